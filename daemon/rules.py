@@ -1,0 +1,402 @@
+"""Rule files: their schema, and loading a directory of them.
+
+One YAML file per lead source (see ``rules/README.md``). A file that does not load is
+reported with its file, line and key, and the other files still load: one broken rule
+must never stop leads from every other source.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import regex
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from daemon import yamlfile
+from daemon.errors import RuleError
+
+log = logging.getLogger(__name__)
+
+#: Files in the rules directory that are not source rules.
+RESERVED_FILES = frozenset({"scoring.yaml", "labels.yaml"})
+
+#: Lead fields a rule may extract. Property fields are flat (``address``, ``city``…).
+FieldName = Literal[
+    "full_name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "address",
+    "city",
+    "state",
+    "postal_code",
+    "price",
+    "mls_id",
+    "url",
+    "budget",
+    "budget_min",
+    "budget_max",
+    "intent",
+    "message",
+]
+
+SIMPLE_FILTERS = (
+    "trim",
+    "lower",
+    "upper",
+    "title",
+    "digits",
+    "money",
+    "first_line",
+    "collapse",
+    "unquote",
+)
+
+REGEX_FLAGS = regex.IGNORECASE | regex.MULTILINE | regex.VERSION1
+
+HEADER_ALIASES = ("from_name", "from_address", "reply_to", "reply_to_name", "subject", "to")
+
+
+def compile_pattern(pattern: str) -> regex.Pattern[str]:
+    """Compile a rule pattern the way the engine runs it; raises ``ValueError`` if bad."""
+    try:
+        return regex.compile(pattern, REGEX_FLAGS)
+    except regex.error as exc:
+        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
+
+
+def _as_list(value: Any) -> Any:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+StrList = Annotated[list[str], BeforeValidator(_as_list)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RegexFilter(_Strict):
+    regex: str
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        compile_pattern(v)
+        return v
+
+
+class ReplaceFilter(_Strict):
+    replace: tuple[str, str]
+
+    @field_validator("replace")
+    @classmethod
+    def _compiles(cls, v: tuple[str, str]) -> tuple[str, str]:
+        compile_pattern(v[0])
+        return v
+
+
+class BeforeFilter(_Strict):
+    before: str
+
+    @field_validator("before")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        compile_pattern(v)
+        return v
+
+
+class MapFilter(_Strict):
+    map: dict[str, str]
+
+    @field_validator("map")
+    @classmethod
+    def _compiles(cls, v: dict[str, str]) -> dict[str, str]:
+        for pattern in v:
+            compile_pattern(pattern)
+        return v
+
+
+Filter = (
+    Literal[
+        "trim",
+        "lower",
+        "upper",
+        "title",
+        "digits",
+        "money",
+        "first_line",
+        "collapse",
+        "unquote",
+    ]
+    | RegexFilter
+    | ReplaceFilter
+    | BeforeFilter
+    | MapFilter
+)
+
+STRATEGIES = ("label", "regex", "selector", "header", "after", "value")
+
+
+class Extractor(_Strict):
+    """One way to find one field. Exactly one strategy key; the rest are options."""
+
+    label: StrList | None = None
+    regex: str | None = None
+    selector: str | None = None
+    header: str | None = None
+    after: str | None = None
+    value: str | None = None
+
+    in_: Literal["text", "html", "subject", "all"] = Field("text", alias="in")
+    until: str | None = None
+    lines: int = Field(1, ge=1, le=20)
+    skip: int = Field(0, ge=0, le=20)
+    join: str = " "
+    attr: str | None = None
+    filters: list[Filter] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_strategy(self) -> Extractor:
+        chosen = [s for s in STRATEGIES if getattr(self, s) is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                f"give exactly one of {', '.join(STRATEGIES)} (found {', '.join(chosen) or 'none'})"
+            )
+        if self.until is not None and self.after is None:
+            raise ValueError("`until` goes with `after`")
+        if self.attr is not None and self.selector is None:
+            raise ValueError("`attr` goes with `selector`")
+        return self
+
+    @field_validator("regex", "after", "until")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            compile_pattern(v)
+        return v
+
+    @field_validator("label")
+    @classmethod
+    def _labels_not_empty(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not [x for x in v if x.strip()]:
+            raise ValueError("label needs at least one non-empty label")
+        return v
+
+    @field_validator("selector")
+    @classmethod
+    def _selector_parses(cls, v: str | None) -> str | None:
+        if v is not None:
+            import soupsieve
+
+            try:
+                soupsieve.compile(v)
+            except Exception as exc:  # soupsieve raises several types; all mean "bad selector"
+                raise ValueError(f"bad CSS selector {v!r}: {exc}") from exc
+        return v
+
+    @property
+    def strategy(self) -> str:
+        return next(s for s in STRATEGIES if getattr(self, s) is not None)
+
+    def describe(self) -> str:
+        """A short human description, used in dead-letter sentences."""
+        s = self.strategy
+        if s == "label":
+            return "labels " + ", ".join(self.label or [])
+        return f"{s} {getattr(self, s)!r}"
+
+
+def _extractor_list(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
+
+
+ExtractorList = Annotated[list[Extractor], BeforeValidator(_extractor_list)]
+
+
+class Match(_Strict):
+    """How to recognise a source. Every kind given must match; within a kind, any pattern.
+
+    ``from`` holds shell-style globs on the sender address (``*@zillow.com``);
+    ``subject`` and ``body`` hold regular expressions (case-insensitive).
+    """
+
+    from_: StrList = Field(default_factory=list, alias="from")
+    subject: StrList = Field(default_factory=list)
+    body: StrList = Field(default_factory=list)
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _compiles(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            compile_pattern(pattern)
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> Match:
+        if not (self.from_ or self.subject or self.body):
+            raise ValueError("match needs at least one of from, subject, body")
+        return self
+
+
+class Rule(_Strict):
+    """One lead source: how to recognise its emails and extract each field."""
+
+    source: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    version: str
+    description: str | None = None
+    priority: int = 0
+    match: Match
+    fields: dict[FieldName, ExtractorList]
+    constants: dict[FieldName, str] = Field(default_factory=dict)
+    required: list[FieldName] = Field(default_factory=list)
+    require_any: list[list[FieldName]] = Field(default_factory=lambda: [["phone", "email"]])
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) else v
+
+    @model_validator(mode="after")
+    def _required_are_extracted(self) -> Rule:
+        known = set(self.fields) | set(self.constants)
+        if "full_name" in known or {"first_name", "last_name"} & known:
+            known |= {"full_name", "first_name", "last_name"}
+        if "address" in known:
+            known |= {"city", "state", "postal_code"}
+        if "budget" in known:
+            known |= {"budget_min", "budget_max"}
+        for name in [*self.required, *(n for group in self.require_any for n in group)]:
+            if name not in known:
+                raise ValueError(f"required field `{name}` has no extractor under `fields`")
+        return self
+
+    @property
+    def name(self) -> str:
+        """``zillow v3``: how people and dead letters name this rule."""
+        return f"{self.source} v{self.version}"
+
+    def sender_matches(self, address: str) -> bool:
+        address = address.lower()
+        return any(fnmatch.fnmatchcase(address, g.lower()) for g in self.match.from_)
+
+
+@dataclass(frozen=True)
+class LoadedRule:
+    """A rule and the file it came from."""
+
+    rule: Rule
+    file: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules that loaded, most specific first, and the errors of those that did not."""
+
+    rules: tuple[LoadedRule, ...] = ()
+    errors: tuple[RuleError, ...] = ()
+    directory: str | None = None
+
+    def __iter__(self) -> Iterator[Rule]:
+        return (r.rule for r in self.rules)
+
+    def by_source(self, source: str) -> Rule | None:
+        return next((r.rule for r in self.rules if r.rule.source == source), None)
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """The source rule files in ``directory``, sorted by name."""
+    return sorted(
+        p
+        for p in directory.glob("*.y*ml")
+        if p.suffix in (".yaml", ".yml") and p.name not in RESERVED_FILES
+    )
+
+
+def load_rule_file(path: Path, text: str | None = None) -> Rule:
+    """Load and check one rule file. Raises ``RuleError`` naming file, line and key."""
+    name = str(path)
+    try:
+        doc = yamlfile.load(path, text)
+    except yamlfile.YamlSyntaxError as exc:
+        raise RuleError(f"YAML syntax error: {exc.problem}", file=name, line=exc.line) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"cannot read the file: {exc}", file=name) from exc
+    if not isinstance(doc.data, dict):
+        raise RuleError("a rule file must be a mapping of keys (source, version, match, fields)", file=name, line=1)
+    try:
+        return Rule.model_validate(doc.data)
+    except ValidationError as exc:
+        first, *rest = yamlfile.problems(doc, exc)
+        err = RuleError(first.message, file=name, line=first.line, key=first.key)
+        err.also = [RuleError(p.message, file=name, line=p.line, key=p.key) for p in rest]
+        raise err from exc
+
+
+def load_rules(directory: Path | str) -> RuleSet:
+    """Load every rule file in ``directory``. Broken files are reported, never fatal.
+
+    Two files claiming the same ``source`` are an error for the second one.
+    """
+    directory = Path(directory)
+    loaded: list[LoadedRule] = []
+    errors: list[RuleError] = []
+    seen: dict[str, str] = {}
+    for path in rule_files(directory):
+        try:
+            rule = load_rule_file(path)
+        except RuleError as exc:
+            errors.append(exc)
+            errors.extend(exc.also)
+            log.error("rule file not loaded: %s", exc)
+            continue
+        if rule.source in seen:
+            errors.append(
+                RuleError(
+                    f"source `{rule.source}` is already defined in {seen[rule.source]}",
+                    file=str(path),
+                    line=1,
+                    key="source",
+                )
+            )
+            continue
+        seen[rule.source] = str(path)
+        loaded.append(LoadedRule(rule, str(path)))
+    # Higher priority first; then rules that check more kinds of evidence first, so a
+    # specific layout (sender + subject) beats a broad one (sender only).
+    loaded.sort(key=lambda lr: (-lr.rule.priority, -_specificity(lr.rule), lr.rule.source))
+    return RuleSet(tuple(loaded), tuple(errors), str(directory))
+
+
+def _specificity(rule: Rule) -> int:
+    m = rule.match
+    return sum(1 for kind in (m.from_, m.subject, m.body) if kind)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a rule file, for editors (``rules/schema.json``)."""
+    schema = Rule.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "leadpipe rule file"
+    return schema
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"

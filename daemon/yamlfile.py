@@ -1,0 +1,129 @@
+"""Load a YAML file and remember the line of every key, so errors can name it.
+
+Both the configuration file and the rule files are checked by pydantic models; a
+``ValidationError`` gives a key path (``fields.phone.0.regex``) and this module turns that
+path back into the line where the author typed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """The data of a YAML file and the 1-based line of each key path in it."""
+
+    data: Any
+    file: str
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Sequence[str | int]) -> int | None:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        p = tuple(path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return self.lines.get((), None)
+
+
+class YamlSyntaxError(Exception):
+    """Raised when a file is not valid YAML; carries the file and line of the problem."""
+
+    def __init__(self, file: str, line: int | None, problem: str):
+        self.file = file
+        self.line = line
+        self.problem = problem
+        super().__init__(f"{file}:{line}: {problem}" if line else f"{file}: {problem}")
+
+
+def load(path: Path | str, text: str | None = None) -> YamlDocument:
+    """Parse ``path`` (or ``text``, named as ``path``) into data plus key lines.
+
+    Raises ``YamlSyntaxError`` for YAML that does not parse, and ``OSError`` when the
+    file cannot be read.
+    """
+    name = str(path)
+    if text is None:
+        text = Path(path).read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
+        raise YamlSyntaxError(name, line, problem) from exc
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(name, None, str(exc)) from exc
+    lines: dict[Path_, int] = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return YamlDocument(data=data, file=name, lines=lines)
+
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _walk(value_node, (*path, key), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            _walk(item, (*path, i), lines)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem, located in its file."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    """``("fields", "phone", 0, "regex")`` → ``fields.phone[0].regex``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def problems(doc: YamlDocument, error: ValidationError) -> list[Problem]:
+    """Translate a pydantic ``ValidationError`` into located problems, one per error."""
+    found = []
+    for err in error.errors():
+        # pydantic adds the tag of a tagged union or a function validator's name to loc;
+        # keep only the parts that exist in the document.
+        loc = [p for p in err["loc"] if isinstance(p, int) or not str(p).startswith("function-")]
+        msg = err["msg"]
+        if "[key]" in loc:
+            # a mapping key that is not allowed (pydantic checks keys with the Literal type)
+            loc = [p for p in loc if p != "[key]"]
+            msg = f"unknown key; {msg[0].lower()}{msg[1:]}"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        found.append(Problem(doc.file, doc.line_of(loc), dotted(loc), msg))
+    return found
