@@ -21,7 +21,7 @@ INTENTS: tuple[str, ...] = ("buy", "sell", "rent")
 TIERS: tuple[str, ...] = ("hot", "standard", "low")
 
 
-class Origin(str, enum.Enum):
+class Origin(enum.StrEnum):
     """Where an inbound email came from."""
 
     IMAP = "imap"
@@ -153,7 +153,7 @@ class StoredLead:
         return out
 
 
-class DeadLetterReason(str, enum.Enum):
+class DeadLetterReason(enum.StrEnum):
     """Why an email could not become a lead. Stable codes: tools filter on them."""
 
     NO_MATCHING_RULE = "no_matching_rule"

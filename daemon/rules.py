@@ -340,7 +340,11 @@ def load_rule_file(path: Path, text: str | None = None) -> Rule:
     except (OSError, UnicodeDecodeError) as exc:
         raise RuleError(f"cannot read the file: {exc}", file=name) from exc
     if not isinstance(doc.data, dict):
-        raise RuleError("a rule file must be a mapping of keys (source, version, match, fields)", file=name, line=1)
+        raise RuleError(
+            "a rule file must be a mapping of keys (source, version, match, fields)",
+            file=name,
+            line=1,
+        )
     try:
         return Rule.model_validate(doc.data)
     except ValidationError as exc:

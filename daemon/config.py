@@ -1,0 +1,243 @@
+"""Settings: one YAML file plus ``LEADPIPE_`` environment variables, checked once at start.
+
+Environment variables override the file (``LEADPIPE_SLACK__BOT_TOKEN`` sets
+``slack.bot_token``). A key ending in ``_file`` names a file whose content is the value of
+the key without the suffix (Docker secrets). Any problem is a ``ConfigError`` naming the
+file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from daemon import yamlfile
+from daemon.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///leadpipe.db"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``'5m'``, ``'30s'``, ``'2h'``, ``'1d'``, ``'250ms'`` or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 5m, 2h, 1d)")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+class _Section(BaseModel):
+    """A config section: unknown keys are errors; ``x_file`` fills ``x`` from a file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: keys that may be given as ``<key>_file``
+    secret_keys: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key in cls.secret_keys:
+            path = data.pop(f"{key}_file", None)
+            if path is None:
+                continue
+            if data.get(key):
+                raise ValueError(f"give `{key}` or `{key}_file`, not both")
+            try:
+                data[key] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"`{key}_file`: cannot read {path}: {exc.strerror}") from exc
+        return data
+
+
+class MailboxSettings(_Section):
+    """One IMAP mailbox to watch."""
+
+    secret_keys: ClassVar[tuple[str, ...]] = ("password", "oauth2_token")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    host: str
+    port: int | None = None
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str
+    password: str | None = None
+    oauth2_token: str | None = None
+    oauth2_token_command: str | None = None
+    folder: str = "INBOX"
+    processed_folder: str | None = None
+    processed_keyword: str = "LeadpipeProcessed"
+    start_from: str = "new"
+    poll_interval: timedelta = timedelta(seconds=60)
+    idle_timeout: timedelta = timedelta(minutes=25)
+    fetch_batch: int = Field(100, ge=1, le=1000)
+    alert_after: timedelta = timedelta(minutes=10)
+    timeout: timedelta = timedelta(seconds=30)
+
+    _durations = field_validator(
+        "poll_interval", "idle_timeout", "alert_after", "timeout", mode="before"
+    )(lambda v: parse_duration(v))
+
+    @field_validator("start_from")
+    @classmethod
+    def _start_from(cls, v: str) -> str:
+        if v in ("new", "all"):
+            return v
+        if v.startswith("since:"):
+            try:
+                date.fromisoformat(v[len("since:") :])
+            except ValueError as exc:
+                raise ValueError(f"start_from: bad date in {v!r} (write since:YYYY-MM-DD)") from exc
+            return v
+        raise ValueError(f"start_from must be new, all or since:YYYY-MM-DD, not {v!r}")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> MailboxSettings:
+        given = [
+            k for k in ("password", "oauth2_token", "oauth2_token_command") if getattr(self, k)
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of password(_file), oauth2_token(_file), oauth2_token_command"
+                f" (found {', '.join(given) or 'none'})"
+            )
+        if self.security == "none" and self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(
+                "security: none sends the password in clear; it is allowed only on loopback"
+            )
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.security == "ssl" else 143)
+
+
+class SlackSettings(_Section):
+    secret_keys: ClassVar[tuple[str, ...]] = ("bot_token", "app_token", "signing_secret")
+
+    bot_token: str | None = None
+    app_token: str | None = None
+    signing_secret: str | None = None
+    base_url: str = "https://slack.com/api/"
+    alerts_channel: str | None = None
+    hot_leads_channel: str | None = None
+    claim_timeout: timedelta = timedelta(minutes=5)
+
+    _durations = field_validator("claim_timeout", mode="before")(lambda v: parse_duration(v))
+
+
+class WebSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class AgentSettings(_Section):
+    name: str
+    email: str | None = None
+    slack_user_id: str | None = None
+    crm_user_id: str | None = None
+    active: bool = True
+    weight: int = Field(1, ge=1, le=100)
+
+
+class NotifierSettings(BaseModel):
+    """One outside system; checked by the notifier it names (its own keys vary)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+
+class Settings(BaseSettings):
+    """The whole configuration, validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEADPIPE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    rules_dir: Path = Path("rules")
+    fixtures_dir: Path = Path("fixtures/emails")
+    inbox_dir: Path = Path("inbox")
+    default_region: str = Field("US", pattern=r"^[A-Z]{2}$")
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    regex_timeout: timedelta = timedelta(seconds=1)
+    poll_interval: timedelta = timedelta(seconds=2)
+    mailboxes: list[MailboxSettings] = Field(default_factory=list)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    agents: list[AgentSettings] = Field(default_factory=list)
+    notifiers: list[NotifierSettings] = Field(default_factory=list)
+
+    _durations = field_validator("regex_timeout", "poll_interval", mode="before")(
+        lambda v: parse_duration(v)
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (passed in as init values).
+        return (env_settings, init_settings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _database_url_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "database_url_file" in data:
+            data = dict(data)
+            path = data.pop("database_url_file")
+            try:
+                data["database_url"] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"`database_url_file`: cannot read {path}: {exc.strerror}"
+                ) from exc
+        return data
+
+    @property
+    def agents_by_name(self) -> dict[str, AgentSettings]:
+        return {a.name: a for a in self.agents}
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Read ``path`` (if given) and the environment into ``Settings``.
+
+    Raises ``ConfigError`` whose message lists every problem as ``file:line: key: what``.
+    """
+    doc = yamlfile.YamlDocument(data={}, file="(defaults)")
+    if path is not None:
+        try:
+            doc = yamlfile.load(path)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: no such configuration file") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        except yamlfile.YamlSyntaxError as exc:
+            raise ConfigError(str(exc)) from exc
+        if doc.data is None:
+            doc = yamlfile.YamlDocument(data={}, file=str(path))
+        elif not isinstance(doc.data, dict):
+            raise ConfigError(f"{path}:1: the configuration must be a mapping of keys")
+    try:
+        return Settings(**doc.data)
+    except ValidationError as exc:
+        lines = [str(p) for p in yamlfile.problems(doc, exc)]
+        raise ConfigError("bad configuration:\n  " + "\n  ".join(lines)) from exc

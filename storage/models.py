@@ -1,0 +1,212 @@
+"""SQLAlchemy models. Rows never leave ``storage/``; the rest of the code sees values.
+
+The schema itself is owned by the Alembic migrations in ``storage/migrations``; these
+models must agree with them (``tests/test_storage.py`` checks that they do).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on every backend (SQLite stores them naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class InboundEmail(Base):
+    """One email (or webhook body) exactly as received; committed before anything else."""
+
+    __tablename__ = "inbound_emails"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid"),
+        UniqueConstraint("dedup_key"),
+        Index("ix_inbound_emails_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(16))
+    mailbox: Mapped[str | None] = mapped_column(String(200))
+    folder: Mapped[str | None] = mapped_column(String(500))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    path: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    subject: Mapped[str | None] = mapped_column(Text)
+    sender: Mapped[str | None] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    dedup_key: Mapped[str] = mapped_column(String(80))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # pending → done | ignored | dead | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    ignored_reason: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LeadRow(Base):
+    __tablename__ = "leads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbound_email_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbound_emails.id"), unique=True
+    )
+    source: Mapped[str] = mapped_column(String(100), index=True)
+    rule_version: Mapped[str] = mapped_column(String(50))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    full_name: Mapped[str | None] = mapped_column(String(300))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    property_address: Mapped[str | None] = mapped_column(Text)
+    property_city: Mapped[str | None] = mapped_column(String(200))
+    property_state: Mapped[str | None] = mapped_column(String(50))
+    property_postal_code: Mapped[str | None] = mapped_column(String(20))
+    property_price: Mapped[float | None] = mapped_column(Float)
+    property_mls_id: Mapped[str | None] = mapped_column(String(100))
+    property_url: Mapped[str | None] = mapped_column(Text)
+    budget_min: Mapped[float | None] = mapped_column(Float)
+    budget_max: Mapped[float | None] = mapped_column(Float)
+    intent: Mapped[str | None] = mapped_column(String(10))
+    message: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    tier: Mapped[str] = mapped_column(String(10))
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    score_breakdown: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    # new → assigned | offered (hot, waiting for a claim) | claimed | drip
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    agent: Mapped[str | None] = mapped_column(String(200))
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class DeadLetterRow(Base):
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_status_source", "status", "source_hint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbound_email_id: Mapped[int] = mapped_column(ForeignKey("inbound_emails.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str | None] = mapped_column(String(200))
+    source_hint: Mapped[str | None] = mapped_column(String(100))
+    fields_found: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    fields_missing: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # open → resolved (replayed into a lead) | ignored (replay found it is not a lead)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    resolved_lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
+    replay_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxRow(Base):
+    """One outbound effect (a Slack post, a CRM call), written before it is attempted."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
+    notifier: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    idempotency_key: Mapped[str] = mapped_column(String(300))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # pending → delivered | dead
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeliveryAttemptRow(Base):
+    """The log of every attempt at an outbox row."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    response: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class MailboxStateRow(Base):
+    """Where each watched mailbox folder is up to, and when it was last reached."""
+
+    __tablename__ = "mailbox_state"
+    __table_args__ = (UniqueConstraint("mailbox", "folder"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(200))
+    folder: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    down_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
