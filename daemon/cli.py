@@ -1,0 +1,528 @@
+"""The ``leadpipe`` command line. Only this module turns errors into exit codes.
+
+Exit status: 0 success, 1 a failure the user can fix (the message says how), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from daemon import goldens, inbox
+from daemon.config import Settings, load_settings
+from daemon.errors import LeadpipeError, RuleError
+from daemon.lead import DeadLetter, Ignored, Lead, Origin, ParseOutcome
+from daemon.pipeline import Engine, Processed, Worker, parse_email, replay
+from daemon.rules import load_rule_file, rule_files
+from daemon.scoring import load_scoring
+from storage import dead_letters, inbound, leads
+from storage.db import Database
+
+log = logging.getLogger("leadpipe")
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class UserError(LeadpipeError):
+    """A failure the user can fix; the message says how. Exit status 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return EXIT_USAGE
+    configure_logging(args)
+    try:
+        return int(args.func(args) or 0)
+    except LeadpipeError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
+    if getattr(args, "quiet_logs", False):
+        level = logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+# -- parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE",
+                        help="configuration file (default: $LEADPIPE_CONFIG, else ./leadpipe.yaml if present)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+
+    p = argparse.ArgumentParser(prog="leadpipe", description="Turn a lead inbox into routed, deduplicated leads.",
+                                parents=[common])
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run the daemon")
+    run.add_argument("--once", action="store_true",
+                     help="take in what is waiting, process it, print a summary and exit")
+    run.set_defaults(func=cmd_run)
+
+    parse = sub.add_parser("parse", parents=[common], help="parse, normalize and score emails without side effects")
+    parse.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
+    parse.add_argument("--json", action="store_true", help="JSON (one object per line with several files)")
+    parse.set_defaults(func=cmd_parse, quiet_logs=True)
+
+    ingest = sub.add_parser("ingest", parents=[common], help="push emails through the whole pipeline")
+    ingest.add_argument("files", nargs="+", type=Path, metavar="FILE.eml|DIR")
+    ingest.set_defaults(func=cmd_ingest)
+
+    lds = sub.add_parser("leads", parents=[common], help="stored leads")
+    lsub = lds.add_subparsers(metavar="ACTION")
+    llist = lsub.add_parser("list", parents=[common], help="stored leads, newest first")
+    llist.add_argument("--json", action="store_true", help="one lead contract per line")
+    llist.add_argument("--limit", type=int, default=50)
+    llist.add_argument("--source")
+    llist.add_argument("--tier", choices=("hot", "standard", "low"))
+    llist.set_defaults(func=cmd_leads_list, quiet_logs=True)
+    lshow = lsub.add_parser("show", parents=[common], help="one lead with its warnings and score")
+    lshow.add_argument("id", type=int)
+    lshow.add_argument("--json", action="store_true")
+    lshow.set_defaults(func=cmd_leads_show, quiet_logs=True)
+
+    rls = sub.add_parser("rules", parents=[common], help="check and test rule files")
+    rsub = rls.add_subparsers(metavar="ACTION")
+    rcheck = rsub.add_parser("check", parents=[common], help="validate every rule file")
+    rcheck.set_defaults(func=cmd_rules_check, quiet_logs=True)
+    rtest = rsub.add_parser("test", parents=[common], help="run rules on fixtures and diff against golden files")
+    rtest.add_argument("source", nargs="?")
+    rtest.add_argument("--update", action="store_true", help="rewrite the golden files with today's output")
+    rtest.add_argument("--fixtures", type=Path, help="fixtures folder (default: fixtures/emails)")
+    rtest.set_defaults(func=cmd_rules_test, quiet_logs=True)
+
+    dlq = sub.add_parser("dlq", parents=[common], help="dead letters: emails no rule could parse")
+    dsub = dlq.add_subparsers(metavar="ACTION")
+    dlist = dsub.add_parser("list", parents=[common], help="open dead letters, newest first")
+    dlist.add_argument("--all", action="store_true", help="include resolved ones")
+    dlist.add_argument("--source")
+    dlist.add_argument("--json", action="store_true")
+    dlist.set_defaults(func=cmd_dlq_list, quiet_logs=True)
+    dshow = dsub.add_parser("show", parents=[common], help="one dead letter: reason, rule, fields, the email's text")
+    dshow.add_argument("id", type=int)
+    dshow.set_defaults(func=cmd_dlq_show, quiet_logs=True)
+    dreplay = dsub.add_parser("replay", parents=[common], help="re-run dead letters against the current rules")
+    dreplay.add_argument("ids", nargs="*", type=int, metavar="ID")
+    dreplay.add_argument("--source")
+    dreplay.add_argument("--all", action="store_true")
+    dreplay.set_defaults(func=cmd_dlq_replay, quiet_logs=True)
+
+    db = sub.add_parser("db", parents=[common], help="database maintenance")
+    dbsub = db.add_subparsers(metavar="ACTION")
+    up = dbsub.add_parser("upgrade", parents=[common], help="apply database migrations")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    status = sub.add_parser("status", parents=[common], help="database, queue and mailbox health")
+    status.add_argument("--quiet", action="store_true", help="print nothing; exit 0 when healthy")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status, quiet_logs=True)
+    return p
+
+
+# -- shared set-up ---------------------------------------------------------------------
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    path = args.config or os.environ.get("LEADPIPE_CONFIG")
+    if path is None and Path("leadpipe.yaml").exists():
+        path = "leadpipe.yaml"
+    return load_settings(path)
+
+
+def engine_of(settings: Settings, *, strict: bool = False) -> Engine:
+    if not settings.rules_dir.is_dir():
+        raise UserError(f"rules folder {settings.rules_dir} not found; set rules_dir in the configuration "
+                        "or run leadpipe from the folder that holds rules/")
+    engine = Engine.load(settings.rules_dir, region=settings.default_region,
+                         regex_timeout=settings.regex_timeout)
+    for e in engine.rules.errors:
+        err.print(f"[yellow]rule file not loaded:[/] {e}", markup=True, highlight=False)
+    if strict and engine.rules.errors:
+        raise UserError("fix the rule files above (leadpipe rules check lists every problem)")
+    return engine
+
+
+def database_of(settings: Settings) -> Database:
+    db = Database(settings.database_url)
+    db.upgrade()
+    return db
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from daemon.service import Service
+
+    settings = settings_of(args)
+    service = Service(settings, console=ConsoleReport())
+    if args.once:
+        results = service.run_once()
+        print_summary(results)
+        return EXIT_OK
+    service.run_forever()
+    return EXIT_OK
+
+
+class ConsoleReport:
+    """The console output of ``run``: one line per processed email."""
+
+    def __call__(self, result: Processed) -> None:
+        o = result.outcome
+        if isinstance(o, Lead):
+            out.print(f"lead #{result.lead_id}  {o.tier:<8} {o.score:>3}  {o.source:<14} {o.full_name or '-'}")
+        elif isinstance(o, DeadLetter):
+            out.print(f"dead letter #{result.dead_letter_id}  {o.reason.value}: {o.detail}")
+        else:
+            out.print(f"ignored email #{result.inbound_id}: {o.reason}")
+
+
+def print_summary(results: list[Processed]) -> None:
+    lead_rows = [r for r in results if isinstance(r.outcome, Lead)]
+    dead_rows = [r for r in results if isinstance(r.outcome, DeadLetter)]
+    ignored = [r for r in results if isinstance(r.outcome, Ignored)]
+    t = Table(title=f"{len(lead_rows)} leads", title_justify="left")
+    for col in ("id", "source", "name", "email", "phone", "tier", "score"):
+        t.add_column(col)
+    for r in lead_rows:
+        o = r.outcome
+        assert isinstance(o, Lead)
+        t.add_row(str(r.lead_id), o.source, o.full_name or "-", o.email or "-", o.phone or "-", o.tier, str(o.score))
+    out.print(t)
+    if dead_rows:
+        d = Table(title=f"{len(dead_rows)} dead letters", title_justify="left")
+        for col in ("id", "reason", "detail"):
+            d.add_column(col)
+        for r in dead_rows:
+            o = r.outcome
+            assert isinstance(o, DeadLetter)
+            d.add_row(str(r.dead_letter_id), o.reason.value, o.detail)
+        out.print(d)
+    if ignored:
+        out.print(f"{len(ignored)} emails ignored (auto-replies, bounces, newsletters)")
+    if not results:
+        out.print("nothing new to process")
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    engine = engine_of(settings)
+    several = len(args.files) > 1
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            raw = inbox.read_file(path)
+        except OSError as exc:
+            err.print(f"error: cannot read {path}: {exc.strerror}", highlight=False)
+            status = EXIT_FAIL
+            continue
+        outcome = parse_email(raw.data, engine, received_at=raw.received_at)
+        if args.json:
+            payload = _json_outcome(outcome)
+            if several:
+                payload = {"file": str(path), **payload}
+                print(json.dumps(payload, ensure_ascii=False))
+            else:
+                body = payload.get("lead", payload)
+                print(json.dumps(body if isinstance(outcome, Lead) else payload, ensure_ascii=False, indent=2))
+        else:
+            _print_outcome(path, outcome)
+    return status
+
+
+def _json_outcome(outcome: ParseOutcome) -> dict[str, Any]:
+    if isinstance(outcome, Lead):
+        return {"lead": outcome.to_json()}
+    if isinstance(outcome, DeadLetter):
+        return {"dead_letter": outcome.to_json()}
+    return {"ignored": outcome.to_json()}
+
+
+def _print_outcome(path: Path, outcome: ParseOutcome) -> None:
+    if isinstance(outcome, Lead):
+        t = Table(title=f"{path}: lead from {outcome.source} (rule v{outcome.rule_version})", title_justify="left",
+                  show_header=False)
+        t.add_column("field", style="bold")
+        t.add_column("value")
+        for key, value in outcome.to_json().items():
+            if key == "property":
+                for pk, pv in value.items():
+                    t.add_row(f"property.{pk}", _show(pv))
+            elif key != "warnings":
+                t.add_row(key, _show(value))
+        out.print(t)
+        for w in outcome.warnings:
+            out.print(f"  [yellow]warning:[/] {w}", markup=True, highlight=False)
+    elif isinstance(outcome, DeadLetter):
+        out.print(f"{path}: [red]dead letter[/] {outcome.reason.value}: {outcome.detail}", markup=True,
+                  highlight=False)
+    else:
+        out.print(f"{path}: ignored ({outcome.reason})")
+
+
+def _show(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    engine = engine_of(settings)
+    db = database_of(settings)
+    files = _expand(args.files)
+    if not files:
+        raise UserError("no .eml files found in " + ", ".join(map(str, args.files)))
+    results: list[Processed] = []
+    worker = Worker(db, lambda: engine, on_processed=results.append)
+    for path in files:
+        try:
+            stored = inbox.accept(db, inbox.read_file(path, Origin.CLI))
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror}") from exc
+        if not stored.created:
+            out.print(f"{path}: already stored as email #{stored.id} ({stored.status}); not processed again")
+            continue
+        worker.process(stored.id)
+    print_summary(results)
+    return EXIT_OK
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        files.extend(sorted(p.rglob("*.eml")) if p.is_dir() else [p])
+    return files
+
+
+def cmd_leads_list(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    db = database_of(settings)
+    with db.session() as s:
+        rows = leads.newest(s, limit=args.limit, source=args.source, tier=args.tier)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.to_json(), ensure_ascii=False))
+        return EXIT_OK
+    t = Table(title=f"{len(rows)} most recent leads", title_justify="left")
+    for col in ("id", "received", "source", "name", "email", "phone", "tier", "score", "status", "agent"):
+        t.add_column(col)
+    for r in rows:
+        lead = r.lead
+        when = lead.received_at or r.created_at
+        t.add_row(str(r.id), when.strftime("%Y-%m-%d %H:%M") if when else "-", lead.source,
+                  lead.full_name or "-", lead.email or "-", lead.phone or "-", lead.tier, str(lead.score),
+                  r.status, r.agent or "-")
+    out.print(t)
+    return EXIT_OK
+
+
+def cmd_leads_show(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    db = database_of(settings)
+    with db.session() as s:
+        row = leads.get(s, args.id)
+    if row is None:
+        raise UserError(f"no lead #{args.id} (leadpipe leads list shows the ids)")
+    if args.json:
+        print(json.dumps(row.to_json(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    _print_outcome(Path(f"lead #{row.id}"), row.lead)
+    out.print(f"status: {row.status}   agent: {row.agent or '-'}   claimed by: {row.claimed_by or '-'}")
+    for line in row.lead.score_breakdown:
+        out.print(f"  score {line.points:+d}  {line.name}")
+    return EXIT_OK
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    problems: list[RuleError] = []
+    files = rule_files(settings.rules_dir)
+    if not settings.rules_dir.is_dir():
+        raise UserError(f"rules folder {settings.rules_dir} not found")
+    sources: dict[str, Path] = {}
+    ok = 0
+    for path in files:
+        try:
+            rule = load_rule_file(path)
+        except RuleError as exc:
+            problems.extend([exc, *exc.also])
+            continue
+        if rule.source in sources:
+            problems.append(RuleError(f"source `{rule.source}` is already defined in {sources[rule.source]}",
+                                      file=str(path), line=1, key="source"))
+            continue
+        sources[rule.source] = path
+        ok += 1
+    try:
+        load_scoring(settings.rules_dir / "scoring.yaml")
+    except RuleError as exc:
+        problems.extend([exc, *exc.also])
+    for p in problems:
+        out.print(str(p), highlight=False)
+    out.print(f"{ok} of {len(files)} rule files OK; {len(problems)} problems")
+    return EXIT_FAIL if problems else EXIT_OK
+
+
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    engine = engine_of(settings)
+    root = args.fixtures or settings.fixtures_dir
+    emls = list(goldens.fixtures(root, args.source))
+    if not emls:
+        raise UserError(f"no fixtures found under {root / (args.source or '')}")
+    failed = 0
+    for eml in emls:
+        outcome = parse_email(eml.read_bytes(), engine)
+        if args.update:
+            goldens.write(eml, outcome)
+            continue
+        diffs = goldens.compare(goldens.load(eml), outcome)
+        if not diffs:
+            out.print(f"[green]ok[/]    {eml}", markup=True, highlight=False)
+            continue
+        failed += 1
+        out.print(f"[red]FAIL[/]  {eml}", markup=True, highlight=False)
+        for d in diffs:
+            out.print(f"        {d.key}: expected {d.expected!r}, got {d.actual!r}", highlight=False)
+    if args.update:
+        out.print(f"rewrote {len(emls)} golden files; review them with git diff")
+        return EXIT_OK
+    out.print(f"{len(emls) - failed} of {len(emls)} fixtures match their golden files")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    db = database_of(settings)
+    with db.session() as s:
+        rows = dead_letters.listing(s, status=None if args.all else "open", source=args.source)
+    if args.json:
+        for r in rows:
+            print(json.dumps({"id": r.id, "status": r.status, "message_id": r.message_id, "subject": r.subject,
+                              **r.dead_letter.to_json()}, ensure_ascii=False))
+        return EXIT_OK
+    t = Table(title=f"{len(rows)} dead letters", title_justify="left")
+    for col in ("id", "when", "status", "reason", "rule", "subject"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(str(r.id), r.created_at.strftime("%Y-%m-%d %H:%M"), r.status, r.dead_letter.reason.value,
+                  r.dead_letter.rule or "-", r.subject or "-")
+    out.print(t)
+    return EXIT_OK
+
+
+def cmd_dlq_show(args: argparse.Namespace) -> int:
+    from daemon.message import Message, UnreadableEmail
+
+    settings = settings_of(args)
+    db = database_of(settings)
+    with db.session() as s:
+        row = dead_letters.get(s, args.id)
+        raw = inbound.get_raw(s, row.inbound_email_id) if row else None
+    if row is None or raw is None:
+        raise UserError(f"no dead letter #{args.id} (leadpipe dlq list shows the ids)")
+    d = row.dead_letter
+    out.print(f"dead letter #{row.id} ({row.status}), email #{row.inbound_email_id}, {row.created_at:%Y-%m-%d %H:%M}")
+    out.print(f"reason:   {d.reason.value}\ndetail:   {d.detail}\nrule:     {d.rule or '-'}", highlight=False)
+    out.print(f"message:  {row.message_id or '-'}\nsubject:  {row.subject or '-'}", highlight=False)
+    if d.fields_found:
+        out.print("found:")
+        for k, v in d.fields_found.items():
+            out.print(f"  {k}: {v}", highlight=False)
+    if d.fields_missing:
+        out.print("missing:  " + ", ".join(d.fields_missing))
+    out.print("--- the email's text ---")
+    try:
+        out.print(Message(raw.data).text or "(no text)", markup=False, highlight=False)
+    except UnreadableEmail as exc:
+        out.print(f"(cannot read the email: {exc})")
+    out.print(f"--- replay after fixing the rule: leadpipe dlq replay {row.id}")
+    return EXIT_OK
+
+
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    engine = engine_of(settings)
+    db = database_of(settings)
+    if not (args.ids or args.source or args.all):
+        raise UserError("say which dead letters: IDs, --source SOURCE, or --all")
+    with db.session() as s:
+        if args.ids:
+            chosen = [r.id for r in dead_letters.listing(s, status=None, ids=args.ids, limit=None)]
+            unknown = sorted(set(args.ids) - set(chosen))
+            if unknown:
+                raise UserError("no dead letter " + ", ".join(f"#{i}" for i in unknown))
+        else:
+            chosen = [r.id for r in dead_letters.listing(s, status="open", source=args.source, limit=None)]
+    return _replay_all(db, engine, sorted(chosen))
+
+
+def _replay_all(db: Database, engine: Engine, ids: list[int]) -> int:
+    from rich.progress import Progress
+
+    resolved = still = 0
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("replaying", total=len(ids))
+        for dl_id in ids:
+            result = replay(db, engine, dl_id)
+            progress.advance(task)
+            if result is None:
+                continue
+            if isinstance(result.outcome, Lead):
+                resolved += 1
+                note = " (already resolved)" if result.already_resolved else ""
+                out.print(f"dead letter #{dl_id} → lead #{result.lead_id}{note}")
+            elif isinstance(result.outcome, Ignored):
+                out.print(f"dead letter #{dl_id} → ignored ({result.outcome.reason})")
+            else:
+                still += 1
+                out.print(f"dead letter #{dl_id} still fails: {result.outcome.reason.value}: {result.outcome.detail}",
+                          highlight=False)
+    out.print(f"replayed {len(ids)}: {resolved} now leads, {still} still dead letters")
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    db = Database(settings.database_url)
+    db.upgrade()
+    out.print(f"database {db.describe()} is at revision {db.current_revision()}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from daemon.service import health
+
+    settings = settings_of(args)
+    report = health(settings)
+    if args.json:
+        print(json.dumps(report, default=str, ensure_ascii=False, indent=2))
+    elif not args.quiet:
+        for key, value in report.items():
+            out.print(f"{key}: {value}", highlight=False)
+    return EXIT_OK if report.get("healthy") else EXIT_FAIL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

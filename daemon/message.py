@@ -1,0 +1,199 @@
+"""A readable view of one raw email: headers, plain text, HTML, parsed lazily.
+
+Built on mail-parser for MIME and charsets and BeautifulSoup for HTML. The HTML is
+parsed only when a rule asks for it or the email has no text part, because parsing
+HTML costs several times more than parsing the MIME.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import re
+from datetime import datetime
+from typing import Any
+
+import mailparser
+from bs4 import BeautifulSoup, NavigableString, Tag
+
+# Elements after which a line ends when HTML is turned into text.
+_BLOCKS = frozenset(
+    ["address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "ul"]
+)
+_CELLS = frozenset(("td", "th"))
+_INVISIBLE = ("script", "style", "head", "title", "noscript", "template")
+_SPACES = re.compile(r"[ \f\v\u00a0\u200b\u2007\u202f]+")
+
+
+class UnreadableEmail(Exception):
+    """Raised when the bytes cannot be read as an email at all."""
+
+
+class Message:
+    """Lazy accessors over one email. Never holds more than it was asked for."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        try:
+            self._mail = mailparser.parse_from_bytes(data)
+        except Exception as exc:  # mail-parser raises many kinds; all mean "unreadable"
+            raise UnreadableEmail(f"{type(exc).__name__}: {exc}") from exc
+
+    # -- headers ---------------------------------------------------------------------
+
+    def header(self, name: str) -> str | None:
+        """A header's decoded value, white space collapsed; ``None`` when absent or empty."""
+        value = self._headers_ci.get(name.lower())
+        if value is None:
+            return None
+        text = " ".join(str(value).split())
+        return text or None
+
+    @functools.cached_property
+    def _headers_ci(self) -> dict[str, Any]:
+        return {k.lower(): v for k, v in self._mail.headers.items()}
+
+    @property
+    def subject(self) -> str | None:
+        return " ".join((self._mail.subject or "").split()) or None
+
+    @functools.cached_property
+    def message_id(self) -> str | None:
+        mid = self.header("Message-ID")
+        return mid.strip() if mid else None
+
+    @property
+    def from_name(self) -> str | None:
+        return _first(self._mail.from_, 0)
+
+    @property
+    def from_address(self) -> str | None:
+        addr = _first(self._mail.from_, 1)
+        return addr.lower() if addr else None
+
+    @property
+    def reply_to(self) -> str | None:
+        return _first(self._address_header("Reply-To"), 1)
+
+    @property
+    def reply_to_name(self) -> str | None:
+        return _first(self._address_header("Reply-To"), 0)
+
+    @property
+    def to(self) -> str | None:
+        return _first(self._mail.to, 1)
+
+    def _address_header(self, name: str) -> list[tuple[str, str]]:
+        values = self._mail.message.get_all(name) or []
+        return [(n, a) for n, a in email.utils.getaddresses([str(v) for v in values]) if a or n]
+
+    @functools.cached_property
+    def date(self) -> datetime | None:
+        """The Date header with its own offset; ``None`` when absent or unparsable."""
+        value = self._mail.message.get("Date")
+        if not value:
+            return None
+        try:
+            d = email.utils.parsedate_to_datetime(str(value))
+        except (TypeError, ValueError, IndexError):
+            return None
+        return d if d.tzinfo is not None else None
+
+    def header_value(self, name: str) -> str | None:
+        """A header by the names rules use: ``from_name``, ``reply_to``… or any raw name."""
+        aliases = {
+            "from_name": lambda: self.from_name,
+            "from_address": lambda: self.from_address,
+            "reply_to": lambda: self.reply_to,
+            "reply_to_name": lambda: self.reply_to_name,
+            "subject": lambda: self.subject,
+            "to": lambda: self.to,
+        }
+        getter = aliases.get(name.lower())
+        return getter() if getter else self.header(name)
+
+    # -- bodies ----------------------------------------------------------------------
+
+    @functools.cached_property
+    def html(self) -> str:
+        return "\n".join(p for p in self._mail.text_html if p)
+
+    @functools.cached_property
+    def plain(self) -> str:
+        return "\n".join(p for p in self._mail.text_plain if p)
+
+    @functools.cached_property
+    def soup(self) -> BeautifulSoup:
+        return BeautifulSoup(self.html, "lxml")
+
+    @functools.cached_property
+    def text(self) -> str:
+        """The text rules read: the plain part, else the HTML turned into lines.
+
+        Table cells of one row are joined by a tab, so ``<td>Phone</td><td>…</td>``
+        reads as ``Phone<TAB>…`` and label rules work on both.
+        """
+        text = self.plain if self.plain.strip() else (html_to_text(self.soup) if self.html else "")
+        return clean_text(text)
+
+    @functools.cached_property
+    def html_text(self) -> str:
+        """The HTML part as text (even when a plain part exists)."""
+        return clean_text(html_to_text(self.soup)) if self.html else ""
+
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
+
+    def is_empty(self) -> bool:
+        return not self.text.strip() and not self.html.strip()
+
+
+def _first(pairs: list[tuple[str, str]] | None, i: int) -> str | None:
+    for pair in pairs or ():
+        value = " ".join((pair[i] or "").split())
+        if value:
+            return value
+    return None
+
+
+def html_to_text(soup: BeautifulSoup) -> str:
+    """Lines of visible text: a line per block element, tabs between table cells."""
+    for tag in soup(_INVISIBLE):
+        tag.decompose()
+    out: list[str] = []
+    _walk(soup, out)
+    return "".join(out)
+
+
+def _walk(node: Tag, out: list[str]) -> None:
+    for child in node.children:
+        if isinstance(child, NavigableString):
+            if child.__class__ is NavigableString:  # skip comments, CDATA, doctype
+                out.append(str(child))
+            continue
+        if not isinstance(child, Tag):
+            continue
+        name = child.name
+        if name == "br":
+            out.append("\n")
+            continue
+        _walk(child, out)
+        if name in _CELLS:
+            out.append("\t")
+        elif name in _BLOCKS:
+            out.append("\n")
+
+
+def clean_text(text: str) -> str:
+    """Normalise white space per line; keep tabs (cell separators) as one tab."""
+    lines = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        cells = [" ".join(_SPACES.sub(" ", c).split()) for c in line.split("\t")]
+        lines.append("\t".join(c for c in cells if c))
+    # drop runs of blank lines, keep one as a paragraph break
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip("\n")

@@ -1,0 +1,342 @@
+"""The rule engine: recognise an email's source and extract each field with its rule.
+
+``extract`` is a pure function of an email and the rules. It returns the raw strings
+each field yielded (``Extraction``) or says why it could not (``NoRule``); normalizing
+those strings is the next stage's job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import regex
+
+from daemon import rules as rules_mod
+from daemon.message import Message
+from daemon.rules import Extractor, Rule, RuleSet, compile_pattern
+
+log = logging.getLogger(__name__)
+
+# Values that mean "nothing here" in provider templates.
+_EMPTY_VALUES = frozenset({"", "n/a", "na", "none", "null", "-", "--", "—", "not provided", "unknown"})
+_TRIM = " \t\n:;,|*•·>"
+_QUOTES = "\"'“”‘’«»"
+
+
+class RuleTimeout(Exception):
+    """Raised when a rule's regular expression runs longer than the configured limit."""
+
+    def __init__(self, rule: str, pattern: str):
+        super().__init__(f"{rule}: pattern {pattern!r} ran past its time limit")
+        self.rule = rule
+        self.pattern = pattern
+
+
+@dataclass(frozen=True)
+class FieldTrace:
+    """What was tried for one field, for dead-letter sentences and ``rules test``."""
+
+    field: str
+    tried: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The raw strings a rule found, keyed by field name, plus what it tried for the rest."""
+
+    rule: Rule
+    fields: dict[str, str]
+    missing: tuple[FieldTrace, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NoRule:
+    """No rule recognised the email."""
+
+    tried: int
+
+
+@dataclass
+class _Context:
+    """Per-email caches shared by the extractors of one rule run."""
+
+    msg: Message
+    timeout: float
+    rule_name: str
+    patterns: dict[str, regex.Pattern[str]] = field(default_factory=dict)
+
+    def pattern(self, p: str) -> regex.Pattern[str]:
+        compiled = self.patterns.get(p)
+        if compiled is None:
+            compiled = self.patterns[p] = compile_pattern(p)
+        return compiled
+
+    def search(self, p: str, text: str) -> regex.Match[str] | None:
+        try:
+            return self.pattern(p).search(text, timeout=self.timeout)
+        except TimeoutError as exc:
+            raise RuleTimeout(self.rule_name, p) from exc
+
+    def haystack(self, where: str) -> str:
+        if where == "html":
+            return self.msg.html
+        if where == "subject":
+            return self.msg.subject or ""
+        if where == "all":
+            return "\n".join((self.msg.subject or "", self.msg.text, self.msg.html_text))
+        return self.msg.text
+
+
+def find_rule(msg: Message, ruleset: RuleSet, timeout: float = 1.0) -> Rule | None:
+    """The first rule, most specific first, whose ``match`` section fits ``msg``."""
+    for rule in ruleset:
+        if matches(rule, msg, timeout):
+            return rule
+    return None
+
+
+def matches(rule: Rule, msg: Message, timeout: float = 1.0) -> bool:
+    m = rule.match
+    ctx = _Context(msg, timeout, rule.name)
+    if m.from_ and not rule.sender_matches(msg.from_address or ""):
+        return False
+    if m.subject and not any(ctx.search(p, msg.subject or "") for p in m.subject):
+        return False
+    return not (m.body and not any(ctx.search(p, msg.text) or ctx.search(p, msg.html_text) for p in m.body))
+
+
+def extract(msg: Message, rule: Rule, timeout: float = 1.0) -> Extraction:
+    """Run every field's extractors in order; the first value found wins.
+
+    Raises ``RuleTimeout`` when a pattern runs too long.
+    """
+    ctx = _Context(msg, timeout, rule.name)
+    found: dict[str, str] = {}
+    missing: list[FieldTrace] = []
+    for name, extractors in rule.fields.items():
+        value = None
+        for ex in extractors:
+            value = run_extractor(ex, ctx)
+            if value is not None:
+                break
+        if value is None:
+            missing.append(FieldTrace(name, tuple(ex.describe() for ex in extractors)))
+        else:
+            found[name] = value
+    for name, constant in rule.constants.items():
+        found.setdefault(name, constant)
+    return Extraction(rule=rule, fields=found, missing=tuple(missing))
+
+
+def run_extractor(ex: Extractor, ctx: _Context) -> str | None:
+    """One extractor's value after its filters, or ``None``."""
+    strategy = _STRATEGIES[ex.strategy]
+    for candidate in strategy(ex, ctx):
+        value = apply_filters(candidate, ex, ctx)
+        if value is not None:
+            return value
+    return None
+
+
+# -- strategies: each yields candidate raw values in document order -------------------
+
+
+def _label(ex: Extractor, ctx: _Context) -> Iterable[str]:
+    lines = ctx.msg.lines
+    for label in ex.label or ():
+        for i, value in _label_hits(label, lines, ctx):
+            if value:
+                yield value
+                continue
+            # The label stands alone: the value is on the following line(s).
+            following = _next_lines(lines, i + 1, ex.lines)
+            if following and not _looks_like_label(following[0]):
+                yield ex.join.join(following)
+
+
+def _label_hits(label: str, lines: list[str], ctx: _Context) -> Iterable[tuple[int, str]]:
+    words = r"\s*".join(regex.escape(w) for w in label.split())
+    # A label ending in punctuation (``MLSID #``) needs no separator after it.
+    sep = r"(?:\s*[:：]|\t|\s+[-–]\s+)" + ("?" if not label[-1:].isalnum() else "")
+    pattern = rf"^\s*{words}\s*{sep}\s*(?P<value>.*)$"
+    compiled = ctx.pattern(pattern)
+    bare = ctx.pattern(rf"^\s*{words}\s*[:：]?\s*$")
+    for i, line in enumerate(lines):
+        if len(line) > 2000:
+            continue
+        m = compiled.match(line, timeout=ctx.timeout) or bare.match(line, timeout=ctx.timeout)
+        if m:
+            yield i, (m.groupdict().get("value") or "").strip()
+
+
+def _next_lines(lines: list[str], start: int, count: int) -> list[str]:
+    out = []
+    for line in lines[start:]:
+        if line.strip():
+            out.append(line.strip())
+            if len(out) == count:
+                break
+    return out
+
+
+_LABEL_LIKE = regex.compile(r"^[A-Za-z][A-Za-z /#&'()-]{0,40}:\s*$")
+
+
+def _looks_like_label(line: str) -> bool:
+    return bool(_LABEL_LIKE.match(line))
+
+
+def _regex(ex: Extractor, ctx: _Context) -> Iterable[str]:
+    assert ex.regex is not None
+    m = ctx.search(ex.regex, ctx.haystack(ex.in_))
+    if m:
+        yield _group(m)
+
+
+def _group(m: regex.Match[str]) -> str:
+    if "value" in m.groupdict():
+        return m.group("value") or ""
+    if m.re.groups:
+        return next((g for g in m.groups() if g), "")
+    return m.group(0)
+
+
+def _selector(ex: Extractor, ctx: _Context) -> Iterable[str]:
+    assert ex.selector is not None
+    if not ctx.msg.html:
+        return
+    for el in ctx.msg.soup.select(ex.selector, limit=5):
+        if ex.attr:
+            value = el.get(ex.attr)
+            if isinstance(value, list):
+                value = " ".join(value)
+            if value:
+                yield str(value)
+        else:
+            yield el.get_text(" ", strip=True)
+
+
+def _header(ex: Extractor, ctx: _Context) -> Iterable[str]:
+    assert ex.header is not None
+    value = ctx.msg.header_value(ex.header)
+    if value:
+        yield value
+
+
+def _after(ex: Extractor, ctx: _Context) -> Iterable[str]:
+    assert ex.after is not None
+    text = ctx.haystack(ex.in_)
+    m = ctx.search(ex.after, text)
+    if not m:
+        return
+    rest = text[m.end() :]
+    if ex.until is not None:
+        end = ctx.search(ex.until, rest)
+        block = rest[: end.start()] if end else rest
+        yield " ".join(block.split())
+        return
+    line_end = rest.find("\n")
+    same_line = (rest if line_end < 0 else rest[:line_end]).strip()
+    following = "" if line_end < 0 else rest[line_end + 1 :]
+    # The text on the anchor's own line counts as the first line, when there is any.
+    candidates = ([same_line] if same_line else []) + _next_lines(
+        following.split("\n"), 0, ex.skip + ex.lines
+    )
+    wanted = candidates[ex.skip : ex.skip + ex.lines]
+    if wanted:
+        yield ex.join.join(wanted)
+
+
+def _value(ex: Extractor, ctx: _Context) -> Iterable[str]:
+    assert ex.value is not None
+    yield ex.value
+
+
+_STRATEGIES: dict[str, Callable[[Extractor, _Context], Iterable[str]]] = {
+    "label": _label,
+    "regex": _regex,
+    "selector": _selector,
+    "header": _header,
+    "after": _after,
+    "value": _value,
+}
+
+
+# -- filters ----------------------------------------------------------------------------
+
+
+def apply_filters(value: str, ex: Extractor, ctx: _Context) -> str | None:
+    """Run ``ex.filters`` in order, then the final trim; ``None`` when nothing is left."""
+    current: str | None = value
+    for f in ex.filters:
+        if current is None:
+            return None
+        current = _filter(f, current, ctx)
+    if current is None:
+        return None
+    current = current.strip(_TRIM)
+    if current.lower() in _EMPTY_VALUES:
+        return None
+    return current
+
+
+def _filter(f: rules_mod.Filter, value: str, ctx: _Context) -> str | None:
+    if isinstance(f, str):
+        return _SIMPLE[f](value)
+    if isinstance(f, rules_mod.RegexFilter):
+        m = ctx.search(f.regex, value)
+        return _group(m) if m else None
+    if isinstance(f, rules_mod.ReplaceFilter):
+        try:
+            return ctx.pattern(f.replace[0]).sub(f.replace[1], value, timeout=ctx.timeout)
+        except TimeoutError as exc:
+            raise RuleTimeout(ctx.rule_name, f.replace[0]) from exc
+    if isinstance(f, rules_mod.BeforeFilter):
+        m = ctx.search(f.before, value)
+        return value[: m.start()] if m else value
+    if isinstance(f, rules_mod.MapFilter):
+        for pattern, mapped in f.map.items():
+            if ctx.search(pattern, value):
+                return mapped
+        return None
+    raise AssertionError(f"unknown filter {f!r}")  # the schema admits no other
+
+
+_MONEY = regex.compile(r"\$?\s*\d[\d,]*(?:\.\d+)?\s*(?:[kKmM](?:illion)?\b)?")
+
+
+def _first_line(v: str) -> str:
+    return next((line for line in v.split("\n") if line.strip()), "")
+
+
+def _money(v: str) -> str | None:
+    m = _MONEY.search(v)
+    return m.group(0).strip() if m else None
+
+
+def _unquote(v: str) -> str:
+    v = v.strip()
+    while len(v) >= 2 and v[0] in _QUOTES and v[-1] in _QUOTES:
+        v = v[1:-1].strip()
+    return v
+
+
+_SIMPLE: dict[str, Callable[[str], str | None]] = {
+    "trim": lambda v: v.strip(_TRIM),
+    "lower": str.lower,
+    "upper": str.upper,
+    "title": str.title,
+    "digits": lambda v: "".join(c for c in v if c.isdigit()),
+    "money": _money,
+    "first_line": _first_line,
+    "collapse": lambda v: " ".join(v.split()),
+    "unquote": _unquote,
+}
+
+
+def timeout_seconds(limit: timedelta) -> float:
+    return max(limit.total_seconds(), 0.001)

@@ -1,0 +1,280 @@
+"""parse → normalize → score, and the worker that runs it over stored emails.
+
+``parse_email`` is pure: bytes and rules in, a ``Lead``, ``DeadLetter`` or ``Ignored``
+out. ``Worker`` takes pending rows from ``inbound_emails``, runs ``parse_email`` and
+stores the outcome in the same transaction that marks the email done, so a crash at
+any point leaves the email pending and it is simply processed again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from daemon import normalize
+from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, ParseOutcome, RawEmail
+from daemon.message import Message, UnreadableEmail
+from daemon.parsing import Extraction, RuleTimeout, extract, find_rule, timeout_seconds
+from daemon.rules import Rule, RuleSet, load_rules
+from daemon.scoring import Scoring, load_scoring
+from storage import dead_letters, inbound, leads
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Everything ``parse_email`` needs: the rules, the scoring, and two settings."""
+
+    rules: RuleSet
+    scoring: Scoring
+    region: str = "US"
+    regex_timeout: timedelta = timedelta(seconds=1)
+
+    @classmethod
+    def load(cls, rules_dir: Path, *, region: str = "US",
+             regex_timeout: timedelta = timedelta(seconds=1)) -> Engine:
+        """Load rules and scoring from ``rules_dir``. Broken rule files are in
+        ``rules.errors``; a broken scoring file raises ``RuleError``."""
+        return cls(
+            rules=load_rules(rules_dir),
+            scoring=load_scoring(Path(rules_dir) / "scoring.yaml"),
+            region=region,
+            regex_timeout=regex_timeout,
+        )
+
+
+def parse_email(data: bytes, engine: Engine, *, received_at: Any = None) -> ParseOutcome:
+    """Turn one raw email into a lead, a dead letter or an ignored verdict. Never raises."""
+    try:
+        return _parse(data, engine, received_at)
+    except Exception as exc:  # isolation boundary: one email's failure is its dead letter
+        log.exception("parser error")
+        return DeadLetter(DeadLetterReason.PARSER_ERROR, f"the parser failed: {type(exc).__name__}: {exc}")
+
+
+def _parse(data: bytes, engine: Engine, received_at: Any) -> ParseOutcome:
+    if not data.strip():
+        return DeadLetter(DeadLetterReason.EMPTY_BODY, "the email is empty (0 bytes of content)")
+    try:
+        msg = Message(data)
+    except UnreadableEmail as exc:
+        return DeadLetter(DeadLetterReason.UNREADABLE_EMAIL, f"the email cannot be read: {exc}")
+    timeout = timeout_seconds(engine.regex_timeout)
+    try:
+        rule = find_rule(msg, engine.rules, timeout)
+    except RuleTimeout as exc:
+        return DeadLetter(DeadLetterReason.RULE_TIMEOUT, str(exc), rule=exc.rule)
+    if rule is None:
+        ignored = _ignorable(msg)
+        if ignored:
+            return Ignored(ignored)
+        if msg.is_empty():
+            return DeadLetter(DeadLetterReason.EMPTY_BODY, "the email has no text and no rule recognises its sender")
+        sender = msg.from_address or "no sender"
+        return DeadLetter(
+            DeadLetterReason.NO_MATCHING_RULE,
+            f"no rule matches this email (from {sender}, subject {msg.subject!r}); "
+            f"{len(engine.rules.rules)} rules tried",
+        )
+    try:
+        found = extract(msg, rule, timeout)
+    except RuleTimeout as exc:
+        return DeadLetter(DeadLetterReason.RULE_TIMEOUT, str(exc), rule=rule.name)
+    lead = normalize.normalize_fields(
+        found.fields,
+        source=rule.source,
+        rule_version=rule.version,
+        message_id=msg.message_id,
+        received_at=msg.date or received_at,
+        region=engine.region,
+        warnings=found.warnings,
+    )
+    problem = _missing_required(rule, lead, found, msg)
+    if problem is not None:
+        return problem
+    return engine.scoring.score(lead)
+
+
+def _value(lead: Lead, name: str) -> Any:
+    p = lead.property
+    return {
+        "address": p.address, "city": p.city, "state": p.state, "postal_code": p.postal_code,
+        "price": p.price, "mls_id": p.mls_id, "url": p.url,
+        "budget": lead.budget_min if lead.budget_min is not None else lead.budget_max,
+    }.get(name, getattr(lead, name, None))
+
+
+def _missing_required(rule: Rule, lead: Lead, found: Extraction, msg: Message) -> DeadLetter | None:
+    missing = [n for n in rule.required if _value(lead, n) is None]
+    for group in rule.require_any:
+        if all(_value(lead, n) is None for n in group):
+            missing.append(" or ".join(group))
+    if not missing:
+        return None
+    tried = {t.field: t.tried for t in found.missing}
+    parts = []
+    for name in missing:
+        sentence = f"required field `{name}` not found"
+        for single in name.split(" or "):
+            if single in found.fields:
+                # it was extracted but normalizing refused it (bad phone, bad email)
+                sentence += f"; `{single}` was {found.fields[single]!r} but is not valid"
+            elif single in tried:
+                sentence += f"; {single}: tried {'; '.join(tried[single])}"
+        parts.append(sentence)
+    reason = DeadLetterReason.EMPTY_BODY if msg.is_empty() else DeadLetterReason.MISSING_REQUIRED_FIELD
+    detail = f"{rule.name}: " + ". ".join(parts)
+    if reason is DeadLetterReason.EMPTY_BODY:
+        detail = f"{rule.name}: the email has no text. " + ". ".join(parts)
+    return DeadLetter(
+        reason,
+        detail,
+        rule=rule.name,
+        fields_found=dict(found.fields),
+        fields_missing=tuple(missing),
+    )
+
+
+_BULK = ("bulk", "junk", "list")
+
+
+def _ignorable(msg: Message) -> str | None:
+    """Why an email no rule recognised needs no one's attention, or ``None``.
+
+    Checked only after no rule matched: some portals send real leads with
+    ``Precedence: bulk``, and those must still become leads.
+    """
+    auto = (msg.header("Auto-Submitted") or "").lower()
+    if auto and auto != "no":
+        return "auto_reply"
+    if msg.header("X-Autoreply") or msg.header("X-Autorespond"):
+        return "auto_reply"
+    sender = msg.from_address or ""
+    ctype = (msg.header("Content-Type") or "").lower()
+    if "multipart/report" in ctype or sender.startswith(("mailer-daemon@", "postmaster@")):
+        return "bounce"
+    if (msg.header("Precedence") or "").lower() in _BULK or msg.header("List-Unsubscribe"):
+        return "newsletter"
+    return None
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What the worker did with one stored email."""
+
+    inbound_id: int
+    outcome: ParseOutcome
+    lead_id: int | None = None
+    dead_letter_id: int | None = None
+
+
+class Worker:
+    """Runs the pipeline over pending stored emails and stores each outcome."""
+
+    def __init__(self, db: Database, engine: Callable[[], Engine],
+                 on_processed: Callable[[Processed], None] | None = None):
+        self.db = db
+        self._engine = engine  # a callable, so reloaded rules take effect on the next email
+        self.on_processed = on_processed
+
+    def run_pending(self, limit: int = 100) -> list[Processed]:
+        """Process up to ``limit`` pending emails, oldest first."""
+        done = []
+        with self.db.session() as s:
+            ids = inbound.claim_pending(s, limit)
+        for inbound_id in ids:
+            result = self.process(inbound_id)
+            if result is not None:
+                done.append(result)
+        return done
+
+    def process(self, inbound_id: int) -> Processed | None:
+        """Parse one stored email and store the outcome; ``None`` if another worker has it."""
+        engine = self._engine()
+        with self.db.session() as s:
+            raw = inbound.lock_one(s, inbound_id)
+            if raw is None:
+                return None
+            outcome = parse_email(raw.data, engine, received_at=raw.received_at)
+            result = store_outcome(s, inbound_id, raw, outcome)
+        _log(result)
+        if self.on_processed is not None:
+            self.on_processed(result)
+        return result
+
+
+def store_outcome(s: Any, inbound_id: int, raw: RawEmail, outcome: ParseOutcome) -> Processed:
+    """Write the lead, dead letter or ignored mark for ``inbound_id`` in session ``s``."""
+    if isinstance(outcome, Lead):
+        lead_id = leads.insert(s, outcome, inbound_email_id=inbound_id)
+        inbound.mark(s, inbound_id, "done")
+        return Processed(inbound_id, outcome, lead_id=lead_id)
+    if isinstance(outcome, Ignored):
+        inbound.mark(s, inbound_id, "ignored", ignored_reason=outcome.reason)
+        return Processed(inbound_id, outcome)
+    hint = outcome.rule.split(" v")[0] if outcome.rule else None
+    dl_id = dead_letters.insert(s, outcome, inbound_email_id=inbound_id, source_hint=hint)
+    inbound.mark(s, inbound_id, "dead")
+    return Processed(inbound_id, outcome, dead_letter_id=dl_id)
+
+
+def _log(result: Processed) -> None:
+    o = result.outcome
+    if isinstance(o, Lead):
+        log.info("email #%s → lead #%s (%s, %s, score %s)", result.inbound_id, result.lead_id,
+                 o.source, o.tier, o.score)
+    elif isinstance(o, Ignored):
+        log.info("email #%s ignored: %s", result.inbound_id, o.reason)
+    else:
+        log.warning("email #%s → dead letter #%s: %s: %s", result.inbound_id, result.dead_letter_id,
+                    o.reason.value, o.detail)
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """The result of replaying one dead letter against the current rules."""
+
+    dead_letter_id: int
+    outcome: ParseOutcome
+    lead_id: int | None = None
+    already_resolved: bool = False
+
+
+def replay(db: Database, engine: Engine, dead_letter_id: int) -> Replayed | None:
+    """Re-run one dead letter's email through the pipeline with today's rules.
+
+    A lead resolves the dead letter and links it; a second replay finds the lead that
+    exists and creates no other. Nothing is deleted. ``None`` if there is no such id.
+    """
+    with db.session() as s:
+        stored = dead_letters.get(s, dead_letter_id)
+        if stored is None:
+            return None
+        existing = leads.by_inbound(s, stored.inbound_email_id)
+        if existing is not None:
+            if stored.status == "open":
+                dead_letters.record_replay(s, dead_letter_id, resolved_lead_id=existing.id)
+            return Replayed(dead_letter_id, existing.lead, existing.id, already_resolved=True)
+        raw = inbound.get_raw(s, stored.inbound_email_id)
+        assert raw is not None  # foreign key
+        outcome = parse_email(raw.data, engine, received_at=raw.received_at)
+        if isinstance(outcome, Lead):
+            lead_id = leads.insert(s, outcome, inbound_email_id=stored.inbound_email_id)
+            inbound.mark(s, stored.inbound_email_id, "done")
+            dead_letters.record_replay(s, dead_letter_id, resolved_lead_id=lead_id)
+            log.info("dead letter #%s replayed → lead #%s", dead_letter_id, lead_id)
+            return Replayed(dead_letter_id, outcome, lead_id)
+        if isinstance(outcome, Ignored):
+            inbound.mark(s, stored.inbound_email_id, "ignored", ignored_reason=outcome.reason)
+            dead_letters.record_replay(s, dead_letter_id, resolved_lead_id=None, status="ignored")
+            return Replayed(dead_letter_id, outcome)
+        hint = outcome.rule.split(" v")[0] if outcome.rule else None
+        dead_letters.update_reason(s, dead_letter_id, outcome, hint)
+        dead_letters.record_replay(s, dead_letter_id, resolved_lead_id=None)
+        return Replayed(dead_letter_id, outcome)

@@ -1,0 +1,155 @@
+"""Scoring: weighted conditions from ``rules/scoring.yaml`` summed into a score and a tier."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from daemon import yamlfile
+from daemon.errors import RuleError
+from daemon.lead import Lead, ScoreLine
+
+#: Lead fields a condition may test; property fields as ``property.price``.
+SCORABLE = (
+    "full_name", "first_name", "last_name", "email", "phone", "message", "intent", "source",
+    "budget_min", "budget_max", "property.address", "property.city", "property.state",
+    "property.postal_code", "property.price", "property.mls_id", "property.url",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Threshold(_Strict):
+    field: str
+    value: float
+
+    @field_validator("field")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _known_field(v)
+
+
+class Keywords(_Strict):
+    field: str
+    keywords: list[str] = Field(min_length=1)
+
+    @field_validator("field")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _known_field(v)
+
+
+def _known_field(v: str) -> str:
+    if v not in SCORABLE:
+        raise ValueError(f"unknown field `{v}`; scorable fields: {', '.join(SCORABLE)}")
+    return v
+
+
+CONDITIONS = ("present", "absent", "above", "below", "contains_any", "source_in", "intent_is")
+
+
+class Condition(_Strict):
+    """One weighted condition. Exactly one test key."""
+
+    name: str
+    points: int = Field(ge=-100, le=100)
+    present: str | None = None
+    absent: str | None = None
+    above: Threshold | None = None
+    below: Threshold | None = None
+    contains_any: Keywords | None = None
+    source_in: list[str] | None = None
+    intent_is: list[str] | None = None
+
+    @field_validator("present", "absent")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        return None if v is None else _known_field(v)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Condition:
+        chosen = [c for c in CONDITIONS if getattr(self, c) is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"give exactly one of {', '.join(CONDITIONS)} (found {', '.join(chosen) or 'none'})")
+        return self
+
+    def holds(self, lead: Lead) -> bool:
+        if self.present is not None:
+            return _get(lead, self.present) is not None
+        if self.absent is not None:
+            return _get(lead, self.absent) is None
+        if self.above is not None:
+            v = _get(lead, self.above.field)
+            return isinstance(v, int | float) and v > self.above.value
+        if self.below is not None:
+            v = _get(lead, self.below.field)
+            return isinstance(v, int | float) and v < self.below.value
+        if self.contains_any is not None:
+            text = str(_get(lead, self.contains_any.field) or "").casefold()
+            return any(k.casefold() in text for k in self.contains_any.keywords)
+        if self.source_in is not None:
+            return lead.source in self.source_in
+        if self.intent_is is not None:
+            return lead.intent in self.intent_is
+        raise AssertionError("validated to have one test")
+
+
+class Tiers(_Strict):
+    low_below: int = 20
+    hot_above: int = 75
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Tiers:
+        if self.low_below > self.hot_above:
+            raise ValueError("low_below must not be greater than hot_above")
+        return self
+
+
+class Scoring(_Strict):
+    """The scoring file: conditions and tier thresholds."""
+
+    tiers: Tiers = Field(default_factory=Tiers)
+    conditions: list[Condition] = Field(default_factory=list)
+
+    def score(self, lead: Lead) -> Lead:
+        """``lead`` with its score, tier and the conditions that gave points."""
+        lines = tuple(ScoreLine(c.name, c.points) for c in self.conditions if c.holds(lead))
+        total = max(0, min(100, sum(line.points for line in lines)))
+        if total < self.tiers.low_below:
+            tier = "low"
+        elif total > self.tiers.hot_above:
+            tier = "hot"
+        else:
+            tier = "standard"
+        return dataclasses.replace(lead, score=total, tier=tier, score_breakdown=lines)
+
+
+def _get(lead: Lead, name: str) -> Any:
+    if name.startswith("property."):
+        return getattr(lead.property, name.split(".", 1)[1])
+    return getattr(lead, name)
+
+
+def load_scoring(path: Path) -> Scoring:
+    """Load ``scoring.yaml``; a missing file means no conditions (every lead scores 0).
+
+    Raises ``RuleError`` naming the file, line and key of the first problem.
+    """
+    if not path.exists():
+        return Scoring()
+    try:
+        doc = yamlfile.load(path)
+    except yamlfile.YamlSyntaxError as exc:
+        raise RuleError(f"YAML syntax error: {exc.problem}", file=str(path), line=exc.line) from exc
+    try:
+        return Scoring.model_validate(doc.data or {})
+    except ValidationError as exc:
+        first, *rest = yamlfile.problems(doc, exc)
+        err = RuleError(first.message, file=str(path), line=first.line, key=first.key)
+        err.also = [RuleError(p.message, file=str(path), line=p.line, key=p.key) for p in rest]
+        raise err from exc

@@ -1,0 +1,102 @@
+"""The daemon: wires sources, the pipeline worker and periodic jobs, and handles signals.
+
+This module only assembles parts and decides when they run; the work itself lives in
+``inbox``, ``pipeline`` and the sources.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from daemon.config import Settings
+from daemon.errors import LeadpipeError, StorageError
+from daemon.inbox import DirectoryInbox
+from daemon.pipeline import Engine, Processed, Worker
+from storage import dead_letters, inbound
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """One running leadpipe: the database, the rules, the worker and the sources."""
+
+    def __init__(self, settings: Settings, *, console: Callable[[Processed], None] | None = None):
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.db.upgrade()
+        self.engine = Engine.load(settings.rules_dir, region=settings.default_region,
+                                  regex_timeout=settings.regex_timeout)
+        for e in self.engine.rules.errors:
+            log.error("rule file not loaded: %s", e)
+        self.stop = threading.Event()
+        self.worker = Worker(self.db, lambda: self.engine, on_processed=console)
+        self.inbox = DirectoryInbox(settings.inbox_dir) if not settings.mailboxes else None
+
+    def run_once(self) -> list[Processed]:
+        """Take in what is waiting, process every pending email, and return the outcomes."""
+        if self.inbox is not None:
+            log.info("reading the directory inbox %s", self.inbox.root.resolve())
+            self.inbox.collect(self.db)
+        results: list[Processed] = []
+        while batch := self.worker.run_pending():
+            results.extend(batch)
+        return results
+
+    def run_forever(self) -> None:
+        """Run until SIGTERM or SIGINT; the email in hand is finished before exiting."""
+        self._install_signals()
+        where = self.inbox.root.resolve() if self.inbox else ", ".join(m.name for m in self.settings.mailboxes)
+        log.info("leadpipe running: database %s, watching %s", self.db.describe(), where)
+        interval = self.settings.poll_interval.total_seconds()
+        while not self.stop.is_set():
+            try:
+                if self.inbox is not None:
+                    self.inbox.collect(self.db)
+                while not self.stop.is_set() and self.worker.run_pending(limit=20):
+                    pass
+            except StorageError as exc:
+                log.error("database unavailable, retrying in %.0fs: %s", interval, exc)
+            except LeadpipeError as exc:  # isolation boundary: one loop's failure, retried next loop
+                log.error("%s", exc)
+            self.stop.wait(interval)
+        log.info("leadpipe stopped")
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handle(signum: int, _frame: Any) -> None:
+            log.info("received %s; finishing the email in hand", signal.Signals(signum).name)
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+
+def health(settings: Settings) -> dict[str, Any]:
+    """What ``leadpipe status`` shows; ``healthy`` is false when the database is unreachable."""
+    report: dict[str, Any] = {"database": None, "healthy": False}
+    db = Database(settings.database_url)
+    try:
+        db.ping()
+        db.upgrade()
+        with db.session() as s:
+            counts = inbound.count_by_status(s)
+            open_dead = dead_letters.count_open(s)
+        report.update(
+            database=f"ok ({db.describe()})",
+            emails=counts,
+            pending=counts.get("pending", 0),
+            open_dead_letters=open_dead,
+            healthy=True,
+        )
+    except StorageError as exc:
+        report["database"] = f"unreachable: {exc}"
+    finally:
+        db.dispose()
+    return report
