@@ -145,6 +145,24 @@ class Message:
     def lines(self) -> list[str]:
         return self.text.split("\n")
 
+    def attached_messages(self, limit: int = 3) -> list[Message]:
+        """Emails attached as ``message/rfc822`` (a forward "as attachment"), outermost first."""
+        found: list[Message] = []
+        for part in self._mail.message.walk():
+            if part.get_content_type() != "message/rfc822":
+                continue
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if inner is None:
+                continue
+            try:
+                found.append(Message(inner.as_bytes()))
+            except (UnreadableEmail, LookupError, ValueError):
+                continue
+            if len(found) >= limit:
+                break
+        return found
+
     def is_empty(self) -> bool:
         return not self.text.strip() and not self.html.strip()
 

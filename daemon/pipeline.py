@@ -66,8 +66,16 @@ def _parse(data: bytes, engine: Engine, received_at: Any) -> ParseOutcome:
     except UnreadableEmail as exc:
         return DeadLetter(DeadLetterReason.UNREADABLE_EMAIL, f"the email cannot be read: {exc}")
     timeout = timeout_seconds(engine.regex_timeout)
+    outer = msg
     try:
         rule = find_rule(msg, engine.rules, timeout)
+        if rule is None:
+            # A brokerage forwarding "as attachment": the lead is the attached original.
+            for inner in msg.attached_messages():
+                rule = find_rule(inner, engine.rules, timeout)
+                if rule is not None:
+                    msg = inner
+                    break
     except RuleTimeout as exc:
         return DeadLetter(DeadLetterReason.RULE_TIMEOUT, str(exc), rule=exc.rule)
     if rule is None:
@@ -90,8 +98,9 @@ def _parse(data: bytes, engine: Engine, received_at: Any) -> ParseOutcome:
         found.fields,
         source=rule.source,
         rule_version=rule.version,
-        message_id=msg.message_id,
-        received_at=msg.date or received_at,
+        # the email we received, not the original inside a forward
+        message_id=outer.message_id,
+        received_at=outer.date or received_at,
         region=engine.region,
         warnings=found.warnings,
     )
