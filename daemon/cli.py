@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     rtest.add_argument("--fixtures", type=Path, help="fixtures folder (default: fixtures/emails)")
     rtest.set_defaults(func=cmd_rules_test, quiet_logs=True)
 
+    rschema = rsub.add_parser("schema", parents=[common], help="write rules/schema.json (JSON Schema for editors)")
+    rschema.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
+    rschema.set_defaults(func=cmd_rules_schema, quiet_logs=True)
+
     dlq = sub.add_parser("dlq", parents=[common], help="dead letters: emails no rule could parse")
     dsub = dlq.add_subparsers(metavar="ACTION")
     dlist = dsub.add_parser("list", parents=[common], help="open dead letters, newest first")
@@ -410,6 +414,22 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         return EXIT_OK
     out.print(f"{len(emls) - failed} of {len(emls)} fixtures match their golden files")
     return EXIT_FAIL if failed else EXIT_OK
+
+
+def cmd_rules_schema(args: argparse.Namespace) -> int:
+    from daemon.rules import json_schema_text
+
+    settings = settings_of(args)
+    path = settings.rules_dir / "schema.json"
+    text = json_schema_text()
+    current = path.read_text(encoding="utf-8") if path.exists() else None
+    if args.check:
+        if current != text:
+            raise UserError(f"{path} is out of date; run leadpipe rules schema")
+        return EXIT_OK
+    path.write_text(text, encoding="utf-8")
+    out.print(f"wrote {path}")
+    return EXIT_OK
 
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
