@@ -22,7 +22,7 @@ from daemon.config import Settings, load_settings
 from daemon.errors import LeadpipeError, RuleError
 from daemon.lead import DeadLetter, Ignored, Lead, Origin, ParseOutcome
 from daemon.pipeline import Engine, Processed, Worker, parse_email, replay
-from daemon.rules import load_rule_file, rule_files
+from daemon.rules import load_rules, rule_files
 from daemon.scoring import load_scoring
 from storage import dead_letters, inbound, leads
 from storage.db import Database
@@ -360,31 +360,19 @@ def cmd_leads_show(args: argparse.Namespace) -> int:
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    problems: list[RuleError] = []
-    files = rule_files(settings.rules_dir)
     if not settings.rules_dir.is_dir():
         raise UserError(f"rules folder {settings.rules_dir} not found")
-    sources: dict[str, Path] = {}
-    ok = 0
-    for path in files:
-        try:
-            rule = load_rule_file(path)
-        except RuleError as exc:
-            problems.extend([exc, *exc.also])
-            continue
-        if rule.source in sources:
-            problems.append(RuleError(f"source `{rule.source}` is already defined in {sources[rule.source]}",
-                                      file=str(path), line=1, key="source"))
-            continue
-        sources[rule.source] = path
-        ok += 1
+    files = rule_files(settings.rules_dir)
+    # the same loader `run` uses, so check and run never disagree about a file
+    ruleset = load_rules(settings.rules_dir)
+    problems: list[RuleError] = list(ruleset.errors)
     try:
         load_scoring(settings.rules_dir / "scoring.yaml")
     except RuleError as exc:
         problems.extend([exc, *exc.also])
     for p in problems:
         out.print(str(p), highlight=False)
-    out.print(f"{ok} of {len(files)} rule files OK; {len(problems)} problems")
+    out.print(f"{len(ruleset.rules)} of {len(files)} rule files OK; {len(problems)} problems")
     return EXIT_FAIL if problems else EXIT_OK
 
 

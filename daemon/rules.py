@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -267,26 +268,42 @@ class Rule(_Strict):
     fields: dict[FieldName, ExtractorList]
     constants: dict[FieldName, str] = Field(default_factory=dict)
     required: list[FieldName] = Field(default_factory=list)
-    require_any: list[list[FieldName]] = Field(default_factory=lambda: [["phone", "email"]])
+    require_any: list[list[FieldName]] = Field(
+        default_factory=lambda: [["phone", "email"]], validate_default=True
+    )
 
     @field_validator("version", mode="before")
     @classmethod
     def _version_text(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int | float) else v
 
-    @model_validator(mode="after")
-    def _required_are_extracted(self) -> Rule:
-        known = set(self.fields) | set(self.constants)
+    @field_validator("required", "require_any")
+    @classmethod
+    def _required_are_extracted(cls, v: list[Any], info: ValidationInfo) -> list[Any]:
+        # A field validator, not a model validator, so the error points at the line of
+        # `required:` / `require_any:` instead of the top of the file.
+        if "fields" not in info.data:
+            return v  # `fields` itself is broken; that error is the one to read
+        known = set(info.data["fields"]) | set(info.data.get("constants") or {})
         if "full_name" in known or {"first_name", "last_name"} & known:
             known |= {"full_name", "first_name", "last_name"}
         if "address" in known:
             known |= {"city", "state", "postal_code"}
         if "budget" in known:
             known |= {"budget_min", "budget_max"}
-        for name in [*self.required, *(n for group in self.require_any for n in group)]:
-            if name not in known:
-                raise ValueError(f"required field `{name}` has no extractor under `fields`")
-        return self
+        if info.field_name == "required":
+            for name in v:
+                if name not in known:
+                    raise ValueError(f"required field `{name}` has no extractor under `fields`")
+            return v
+        for group in v:
+            # "at least one of": one extractable field in the group is enough
+            if not known & set(group):
+                raise ValueError(
+                    f"require_any group [{', '.join(group)}]: none of these fields has an "
+                    "extractor under `fields` (the default group is [phone, email])"
+                )
+        return v
 
     @property
     def name(self) -> str:
@@ -357,7 +374,8 @@ def load_rule_file(path: Path, text: str | None = None) -> Rule:
 def load_rules(directory: Path | str) -> RuleSet:
     """Load every rule file in ``directory``. Broken files are reported, never fatal.
 
-    Two files claiming the same ``source`` are an error for the second one.
+    Two files claiming the same ``source`` are an error for the second one. Errors are
+    returned, not logged: the caller says them where its user looks (log, terminal).
     """
     directory = Path(directory)
     loaded: list[LoadedRule] = []
@@ -369,14 +387,13 @@ def load_rules(directory: Path | str) -> RuleSet:
         except RuleError as exc:
             errors.append(exc)
             errors.extend(exc.also)
-            log.error("rule file not loaded: %s", exc)
             continue
         if rule.source in seen:
             errors.append(
                 RuleError(
                     f"source `{rule.source}` is already defined in {seen[rule.source]}",
                     file=str(path),
-                    line=1,
+                    line=_line_of(path, ("source",)),
                     key="source",
                 )
             )
@@ -387,6 +404,14 @@ def load_rules(directory: Path | str) -> RuleSet:
     # specific layout (sender + subject) beats a broad one (sender only).
     loaded.sort(key=lambda lr: (-lr.rule.priority, -_specificity(lr.rule), lr.rule.source))
     return RuleSet(tuple(loaded), tuple(errors), str(directory))
+
+
+def _line_of(path: Path, key: tuple[str, ...]) -> int | None:
+    """The line of ``key`` in a rule file that has already loaded once."""
+    try:
+        return yamlfile.load(path).line_of(key)
+    except (OSError, UnicodeDecodeError, yamlfile.YamlSyntaxError):
+        return None
 
 
 def _specificity(rule: Rule) -> int:
