@@ -7,6 +7,8 @@ HTML costs several times more than parsing the MIME.
 
 from __future__ import annotations
 
+import email.errors
+import email.header
 import email.utils
 import functools
 import re
@@ -85,7 +87,9 @@ class Message:
 
     def _address_header(self, name: str) -> list[tuple[str, str]]:
         values = self._mail.message.get_all(name) or []
-        return [(n, a) for n, a in email.utils.getaddresses([str(v) for v in values]) if a or n]
+        pairs = email.utils.getaddresses([str(v) for v in values])
+        # getaddresses leaves RFC 2047 words (=?utf-8?q?Zo=C3=AB?=) encoded; names need decoding
+        return [(_decode_words(n), a) for n, a in pairs if a or n]
 
     @functools.cached_property
     def date(self) -> datetime | None:
@@ -165,6 +169,13 @@ class Message:
 
     def is_empty(self) -> bool:
         return not self.text.strip() and not self.html.strip()
+
+
+def _decode_words(value: str) -> str:
+    try:
+        return str(email.header.make_header(email.header.decode_header(value)))
+    except (UnicodeError, LookupError, email.errors.HeaderParseError):
+        return value  # an undecodable word: keep it as written
 
 
 def _first(pairs: list[tuple[str, str]] | None, i: int) -> str | None:
