@@ -353,7 +353,7 @@ def load_rule_file(path: Path, text: str | None = None) -> Rule:
     try:
         doc = yamlfile.load(path, text)
     except yamlfile.YamlSyntaxError as exc:
-        raise RuleError(f"YAML syntax error: {exc.problem}", file=name, line=exc.line) from exc
+        raise RuleError(f"YAML syntax error: {exc.problem}", file=name, line=exc.line, key=exc.key) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise RuleError(f"cannot read the file: {exc}", file=name) from exc
     if not isinstance(doc.data, dict):

@@ -145,7 +145,8 @@ def load_scoring(path: Path) -> Scoring:
     try:
         doc = yamlfile.load(path)
     except yamlfile.YamlSyntaxError as exc:
-        raise RuleError(f"YAML syntax error: {exc.problem}", file=str(path), line=exc.line) from exc
+        raise RuleError(f"YAML syntax error: {exc.problem}", file=str(path), line=exc.line,
+                        key=exc.key) from exc
     try:
         return Scoring.model_validate(doc.data or {})
     except ValidationError as exc:

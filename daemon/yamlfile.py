@@ -7,6 +7,7 @@ path back into the line where the author typed it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +40,14 @@ class YamlDocument:
 class YamlSyntaxError(Exception):
     """Raised when a file is not valid YAML; carries the file and line of the problem."""
 
-    def __init__(self, file: str, line: int | None, problem: str):
+    def __init__(self, file: str, line: int | None, problem: str, key: str | None = None):
         self.file = file
         self.line = line
         self.problem = problem
-        super().__init__(f"{file}:{line}: {problem}" if line else f"{file}: {problem}")
+        #: the dotted key path of ``line``, guessed from indentation (the file did not parse)
+        self.key = key
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
 
 
 def load(path: Path | str, text: str | None = None) -> YamlDocument:
@@ -60,15 +64,40 @@ def load(path: Path | str, text: str | None = None) -> YamlDocument:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        # An unclosed quote, bracket or brace is only noticed lines later (often at the end
+        # of the file); the line where it was opened is the one to fix.
+        if exc.context_mark is not None and ("quoted" in (exc.context or "") or "flow" in (exc.context or "")):
+            mark = exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
-        raise YamlSyntaxError(name, line, problem) from exc
+        raise YamlSyntaxError(name, line, problem, key_at(text, line) if line else None) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(name, None, str(exc)) from exc
     lines: dict[Path_, int] = {}
     if node is not None:
         _walk(node, (), lines)
     return YamlDocument(data=data, file=name, lines=lines)
+
+
+_KEY_LINE = re.compile(r"""^(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[A-Za-z0-9_][\w .-]*?|'[^']*'|"[^"]*")[ ]*:(?:\s|$)""")
+
+
+def key_at(text: str, line: int) -> str | None:
+    """The dotted key path of block-style ``line`` (1-based), from indentation alone.
+
+    For syntax errors, where the document cannot be composed to give exact paths.
+    """
+    stack: list[tuple[int, str]] = []
+    for raw in text.splitlines()[:line]:
+        m = _KEY_LINE.match(raw)
+        indent = len(m.group("lead")) if m else len(raw) - len(raw.lstrip(" "))
+        if not raw.strip() or raw.lstrip(" ").startswith("#"):
+            continue
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if m:
+            stack.append((indent, m.group("key").strip("'\"")))
+    return ".".join(k for _, k in stack) or None
 
 
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
