@@ -55,8 +55,16 @@ def load(eml: Path) -> dict[str, Any] | None:
 
 
 def write(eml: Path, outcome: ParseOutcome) -> None:
+    """Rewrite the golden file, keeping the comment lines at its top (why this outcome)."""
+    path = golden_path(eml)
+    comments = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("#"):
+                break
+            comments.append(line + "\n")
     text = yaml.safe_dump(record(outcome), sort_keys=False, allow_unicode=True, width=100)
-    golden_path(eml).write_text(text, encoding="utf-8")
+    path.write_text("".join(comments) + text, encoding="utf-8")
 
 
 def compare(expected: dict[str, Any] | None, outcome: ParseOutcome) -> list[Difference]:

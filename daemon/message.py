@@ -13,6 +13,7 @@ import email.utils
 import functools
 import re
 from datetime import datetime
+from email.message import EmailMessage
 from typing import Any
 
 import mailparser
@@ -24,6 +25,12 @@ _BLOCKS = frozenset(
 )
 _CELLS = frozenset(("td", "th"))
 _INVISIBLE = ("script", "style", "head", "title", "noscript", "template")
+_FORWARD = re.compile(
+    r"^\s*(?:-{5,}\s*Forwarded message\s*-{5,}|Begin forwarded message:|-{5,}\s*Original Message\s*-{5,})\s*$"
+    r"|^(?=From:\s.+\n(?:Sent|Date):\s.+\n)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_FORWARD_HEADER = re.compile(r"^(From|Sent|Date|To|Cc|Subject|Reply-To):\s*(.*)$", re.IGNORECASE)
 _SPACES = re.compile(r"[ \f\v\u00a0\u200b\u2007\u202f]+")
 
 
@@ -119,12 +126,26 @@ class Message:
     # -- bodies ----------------------------------------------------------------------
 
     @functools.cached_property
-    def html(self) -> str:
-        return "\n".join(p for p in self._mail.text_html if p)
+    def _bodies(self) -> tuple[str, str]:
+        plain = "\n".join(p for p in self._mail.text_plain if p)
+        html = "\n".join(p for p in self._mail.text_html if p)
+        if "\ufffd" in plain or "\ufffd" in html:
+            # A part whose bytes do not fit its declared charset (latin-1 sent as utf-8 or
+            # us-ascii is common): decode the parts again, trying the usual suspects.
+            plain, html = _redecode(self._mail.message, plain, html)
+        if not plain.strip() and not html.strip():
+            plain = _body_after_headers(self.data)
+            if _looks_like_html(plain):
+                plain, html = "", plain
+        return plain, html
 
-    @functools.cached_property
+    @property
+    def html(self) -> str:
+        return self._bodies[1]
+
+    @property
     def plain(self) -> str:
-        return "\n".join(p for p in self._mail.text_plain if p)
+        return self._bodies[0]
 
     @functools.cached_property
     def soup(self) -> BeautifulSoup:
@@ -167,6 +188,37 @@ class Message:
                 break
         return found
 
+    def inline_forward(self) -> Message | None:
+        """The original email quoted inside a forward typed into the body (Gmail's
+        ``---------- Forwarded message ---------``, Apple Mail's ``Begin forwarded
+        message:``, Outlook's ``From: … Sent: … To: … Subject:`` block), rebuilt as an
+        email with its original From and Subject, or ``None``."""
+        m = _FORWARD.search(self.text)
+        if not m:
+            return None
+        rest = self.text[m.end() :].lstrip("\n")
+        headers: dict[str, str] = {}
+        lines = rest.split("\n")
+        i = 0
+        while i < len(lines) and i < 12:
+            hm = _FORWARD_HEADER.match(lines[i].strip().lstrip("> "))
+            if not hm:
+                break
+            headers.setdefault(hm.group(1).lower(), hm.group(2).strip())
+            i += 1
+        if "from" not in headers:
+            return None
+        body = "\n".join(lines[i:]).strip("\n")
+        msg = EmailMessage()
+        msg["From"] = headers["from"].replace("\n", " ")
+        if "subject" in headers:
+            msg["Subject"] = headers["subject"]
+        msg.set_content(body or " ")
+        try:
+            return Message(msg.as_bytes())
+        except (UnreadableEmail, ValueError):
+            return None
+
     def is_empty(self) -> bool:
         return not self.text.strip() and not self.html.strip()
 
@@ -176,6 +228,50 @@ def _decode_words(value: str) -> str:
         return str(email.header.make_header(email.header.decode_header(value)))
     except (UnicodeError, LookupError, email.errors.HeaderParseError):
         return value  # an undecodable word: keep it as written
+
+
+def _redecode(message: Any, plain: str, html: str) -> tuple[str, str]:
+    plains, htmls = [], []
+    for part in message.walk():
+        ctype = part.get_content_type()
+        if ctype not in ("text/plain", "text/html") or part.get_filename():
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        text = _decode_best(payload, part.get_content_charset())
+        (plains if ctype == "text/plain" else htmls).append(text)
+    return ("\n".join(plains) or plain, "\n".join(htmls) or html)
+
+
+def _decode_best(data: bytes, declared: str | None) -> str:
+    for charset in (declared, "utf-8"):
+        if not charset:
+            continue
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    # cp1252 is what "latin-1" text from Windows mail clients really is
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _body_after_headers(data: bytes) -> str:
+    """The raw body of an email whose MIME structure hides it (a boundary that never
+    appears): better to read the lead from the raw text than to lose it."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        i = data.find(sep)
+        if i >= 0:
+            return _decode_best(data[i + len(sep) :], None)
+    return ""
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:500].lower()
+    return head.startswith(("<!doctype html", "<html")) or "<body" in head or "<table" in head
 
 
 def _first(pairs: list[tuple[str, str]] | None, i: int) -> str | None:

@@ -71,7 +71,8 @@ def _parse(data: bytes, engine: Engine, received_at: Any) -> ParseOutcome:
         rule = find_rule(msg, engine.rules, timeout)
         if rule is None:
             # A brokerage forwarding "as attachment": the lead is the attached original.
-            for inner in msg.attached_messages():
+            forwarded = [*msg.attached_messages(), msg.inline_forward()]
+            for inner in (m for m in forwarded if m is not None):
                 rule = find_rule(inner, engine.rules, timeout)
                 if rule is not None:
                     msg = inner
