@@ -52,19 +52,20 @@ class Message:
 
     def header(self, name: str) -> str | None:
         """A header's decoded value, white space collapsed; ``None`` when absent or empty."""
-        value = self._headers_ci.get(name.lower())
+        # From the raw message, not mail-parser's ``headers``: those turn a header given
+        # twice into a list and address headers into lists of tuples. The first one counts.
+        value = self._mail.message.get(name)
         if value is None:
             return None
-        text = " ".join(str(value).split())
+        text = " ".join(_decode_words(str(value)).split())
         return text or None
-
-    @functools.cached_property
-    def _headers_ci(self) -> dict[str, Any]:
-        return {k.lower(): v for k, v in self._mail.headers.items()}
 
     @property
     def subject(self) -> str | None:
-        return " ".join((self._mail.subject or "").split()) or None
+        subject = self._mail.subject
+        if isinstance(subject, list):  # Subject given twice: the first one counts
+            subject = subject[0] if subject else None
+        return " ".join(str(subject or "").split()) or None
 
     @functools.cached_property
     def message_id(self) -> str | None:
@@ -210,9 +211,14 @@ class Message:
             return None
         body = "\n".join(lines[i:]).strip("\n")
         msg = EmailMessage()
-        msg["From"] = headers["from"].replace("\n", " ")
-        if "subject" in headers:
-            msg["Subject"] = headers["subject"]
+        try:
+            msg["From"] = headers["from"].replace("\n", " ")
+            if "subject" in headers:
+                msg["Subject"] = headers["subject"]
+        except (ValueError, AttributeError, email.errors.MessageError):
+            # The stdlib's address parser raises on some mangled From lines (AttributeError
+            # for a group inside an angle address); such a block is no forward we can read.
+            return None
         msg.set_content(body or " ")
         try:
             return Message(msg.as_bytes())
@@ -226,7 +232,7 @@ class Message:
 def _decode_words(value: str) -> str:
     try:
         return str(email.header.make_header(email.header.decode_header(value)))
-    except (UnicodeError, LookupError, email.errors.HeaderParseError):
+    except (UnicodeError, LookupError, email.errors.MessageError):  # incl. CharsetError
         return value  # an undecodable word: keep it as written
 
 
