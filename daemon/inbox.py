@@ -54,7 +54,7 @@ def _header_text(value: object) -> str | None:
         decoded = str(email.header.make_header(email.header.decode_header(str(value))))
     except Exception:  # undecodable RFC 2047 words: keep the raw text
         decoded = str(value)
-    decoded = " ".join(decoded.split())
+    decoded = " ".join(decoded.replace("\x00", "").split())  # PostgreSQL text holds no NUL
     return decoded or None
 
 

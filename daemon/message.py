@@ -57,7 +57,7 @@ class Message:
         value = self._mail.message.get(name)
         if value is None:
             return None
-        text = " ".join(_decode_words(str(value)).split())
+        text = " ".join(_decode_words(str(value)).replace("\x00", "").split())
         return text or None
 
     @property
@@ -65,7 +65,7 @@ class Message:
         subject = self._mail.subject
         if isinstance(subject, list):  # Subject given twice: the first one counts
             subject = subject[0] if subject else None
-        return " ".join(str(subject or "").split()) or None
+        return " ".join(str(subject or "").replace("\x00", "").split()) or None
 
     @functools.cached_property
     def message_id(self) -> str | None:
@@ -138,7 +138,9 @@ class Message:
             plain = _body_after_headers(self.data)
             if _looks_like_html(plain):
                 plain, html = "", plain
-        return plain, html
+        # NUL is never text; PostgreSQL refuses it in text columns, so a NUL in a lead
+        # field would make storing the lead fail.
+        return plain.replace("\x00", ""), html.replace("\x00", "")
 
     @property
     def html(self) -> str:
@@ -282,7 +284,7 @@ def _looks_like_html(text: str) -> bool:
 
 def _first(pairs: list[tuple[str, str]] | None, i: int) -> str | None:
     for pair in pairs or ():
-        value = " ".join((pair[i] or "").split())
+        value = " ".join((pair[i] or "").replace("\x00", "").split())
         if value:
             return value
     return None
