@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from daemon import goldens, inbox
@@ -31,8 +32,10 @@ log = logging.getLogger("leadpipe")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# markup=False: names, subjects, details and regexes are user text; a "[/urgent]" in a
+# subject must print as typed, not raise MarkupError. Styled lines escape what they embed.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
 
 
 class UserError(LeadpipeError):
@@ -49,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except LeadpipeError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         return EXIT_FAIL
     except KeyboardInterrupt:
         return 130
@@ -162,7 +165,7 @@ def engine_of(settings: Settings, *, strict: bool = False) -> Engine:
     engine = Engine.load(settings.rules_dir, region=settings.default_region,
                          regex_timeout=settings.regex_timeout)
     for e in engine.rules.errors:
-        err.print(f"[yellow]rule file not loaded:[/] {e}", markup=True, highlight=False)
+        err.print(f"[yellow]rule file not loaded:[/] {escape(str(e))}", markup=True, highlight=False)
     if strict and engine.rules.errors:
         raise UserError("fix the rule files above (leadpipe rules check lists every problem)")
     return engine
@@ -278,9 +281,9 @@ def _print_outcome(path: Path, outcome: ParseOutcome) -> None:
                 t.add_row(key, _show(value))
         out.print(t)
         for w in outcome.warnings:
-            out.print(f"  [yellow]warning:[/] {w}", markup=True, highlight=False)
+            out.print(f"  [yellow]warning:[/] {escape(w)}", markup=True, highlight=False)
     elif isinstance(outcome, DeadLetter):
-        out.print(f"{path}: [red]dead letter[/] {outcome.reason.value}: {outcome.detail}", markup=True,
+        out.print(f"{escape(str(path))}: [red]dead letter[/] {outcome.reason.value}: {escape(outcome.detail)}", markup=True,
                   highlight=False)
     else:
         out.print(f"{path}: ignored ({outcome.reason})")
@@ -391,10 +394,10 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
             continue
         diffs = goldens.compare(goldens.load(eml), outcome)
         if not diffs:
-            out.print(f"[green]ok[/]    {eml}", markup=True, highlight=False)
+            out.print(f"[green]ok[/]    {escape(str(eml))}", markup=True, highlight=False)
             continue
         failed += 1
-        out.print(f"[red]FAIL[/]  {eml}", markup=True, highlight=False)
+        out.print(f"[red]FAIL[/]  {escape(str(eml))}", markup=True, highlight=False)
         for d in diffs:
             out.print(f"        {d.key}: expected {d.expected!r}, got {d.actual!r}", highlight=False)
     if args.update:
