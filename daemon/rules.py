@@ -222,7 +222,8 @@ class Extractor(_Strict):
         s = self.strategy
         if s == "label":
             return "labels " + ", ".join(self.label or [])
-        return f"{s} {getattr(self, s)!r}"
+        # the pattern as the author typed it in YAML; repr() would double every backslash
+        return f"{s} `{getattr(self, s)}`"
 
 
 def _extractor_list(value: Any) -> Any:
