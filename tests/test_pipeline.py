@@ -1,0 +1,304 @@
+"""The pipeline over the database (daemon/pipeline.py): store, process, dead-letter, replay.
+
+Runs on SQLite and on PostgreSQL (the ``db`` fixture). When one of these fails, a lead is
+lost or stored twice, a parse failure leaves no trace, or a fixed rule cannot recover the
+emails that failed under the old one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+from daemon import inbox
+from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, Origin, RawEmail
+from daemon.pipeline import Engine, Worker, replay
+from storage import dead_letters, inbound, leads
+from storage.db import Database
+
+RECEIVED = datetime(2026, 11, 3, 19, 22, 5, tzinfo=UTC)
+
+RULE_V1 = """\
+source: portal
+version: 1
+match:
+  from: ["*@portal.example"]
+fields:
+  full_name:
+    - label: Name
+  phone:
+    - label: Phone
+  email:
+    - label: Email
+required: [full_name, phone]
+"""
+
+# The provider renamed "Phone" to "Cell"; version 2 of the rule reads both.
+RULE_V2 = RULE_V1.replace("version: 1", "version: 2").replace("- label: Phone", "- label: [Phone, Cell]")
+
+
+def lead_email(name: str = "Ana Ruiz", phone_label: str = "Phone", n: int = 1) -> bytes:
+    m = EmailMessage()
+    m["From"] = "Portal Leads <leads@portal.example>"
+    m["To"] = "inbox@brokerage.example"
+    m["Subject"] = f"New lead: {name}"
+    m["Message-ID"] = f"<lead.{n}@portal.example>"
+    m["Date"] = "Tue, 03 Nov 2026 14:22:05 -0500"
+    m.set_content(f"Name: {name}\n{phone_label}: (305) 555-01{40 + n:02d}\nEmail: lead{n}@example.com\n")
+    return bytes(m)
+
+
+def rules_dir(tmp_path: Path, text: str = RULE_V1) -> Path:
+    folder = tmp_path / "rules"
+    folder.mkdir(exist_ok=True)
+    (folder / "portal.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def raw(data: bytes, path: str | None = None) -> RawEmail:
+    return RawEmail(data=data, origin=Origin.CLI, received_at=RECEIVED, path=path)
+
+
+def stored_leads(db: Database) -> list:
+    with db.session() as s:
+        return leads.newest(s, limit=1000)
+
+
+def stored_dead_letters(db: Database, status: str | None = None) -> list:
+    with db.session() as s:
+        return dead_letters.listing(s, status=status, limit=None)
+
+
+def statuses(db: Database) -> dict[str, int]:
+    with db.session() as s:
+        return inbound.count_by_status(s)
+
+
+def test_storing_and_processing_an_email_gives_one_lead_row(db: Database, tmp_path: Path):
+    engine = Engine.load(rules_dir(tmp_path))
+    stored = inbox.accept(db, raw(lead_email()))
+    assert stored.created
+    assert statuses(db) == {"pending": 1}
+
+    (result,) = Worker(db, lambda: engine).run_pending()
+
+    assert isinstance(result.outcome, Lead)
+    (row,) = stored_leads(db)
+    assert row.id == result.lead_id
+    assert row.inbound_email_id == stored.id
+    assert row.status == "new"
+    assert (row.lead.source, row.lead.rule_version, row.lead.full_name, row.lead.phone,
+            row.lead.email, row.lead.message_id) == (
+        "portal", "1", "Ana Ruiz", "+13055550141", "lead1@example.com", "<lead.1@portal.example>")
+    assert row.lead.received_at == datetime(2026, 11, 3, 19, 22, 5, tzinfo=UTC)
+    assert statuses(db) == {"done": 1}
+    assert stored_dead_letters(db) == []
+
+
+def test_the_raw_bytes_are_kept_exactly(db: Database):
+    data = lead_email()
+    stored = inbox.accept(db, raw(data))
+    with db.session() as s:
+        stored_raw = inbound.get_raw(s, stored.id)
+    assert stored_raw is not None and stored_raw.data == data
+
+
+def test_ingesting_the_same_file_twice_gives_one_lead(db: Database, tmp_path: Path):
+    engine = Engine.load(rules_dir(tmp_path))
+    eml = tmp_path / "lead.eml"
+    eml.write_bytes(lead_email())
+    worker = Worker(db, lambda: engine)
+
+    first = inbox.accept(db, inbox.read_file(eml))
+    worker.run_pending()
+    second = inbox.accept(db, inbox.read_file(eml))
+    worker.run_pending()
+
+    assert first.created and not second.created
+    assert second.id == first.id and second.status == "done"
+    assert len(stored_leads(db)) == 1
+    # processing the stored email again by id does nothing either
+    assert worker.process(first.id) is None
+    assert len(stored_leads(db)) == 1
+
+
+def test_same_message_id_with_a_different_body_is_a_different_email(db: Database, tmp_path: Path):
+    """A provider reusing Message-IDs must not make us drop a second, different lead."""
+    engine = Engine.load(rules_dir(tmp_path))
+    a = lead_email("Ana Ruiz", n=1)
+    b = lead_email("Ben Stone", n=1)  # same Message-ID, other body
+    assert inbox.accept(db, raw(a)).created
+    assert inbox.accept(db, raw(b)).created
+    Worker(db, lambda: engine).run_pending()
+    assert sorted(r.lead.full_name for r in stored_leads(db)) == ["Ana Ruiz", "Ben Stone"]
+
+
+def test_missing_required_field_is_a_dead_letter_naming_the_rule_and_what_was_tried(
+    db: Database, tmp_path: Path
+):
+    engine = Engine.load(rules_dir(tmp_path))
+    stored = inbox.accept(db, raw(lead_email(phone_label="Cell")))
+
+    (result,) = Worker(db, lambda: engine).run_pending()
+
+    assert isinstance(result.outcome, DeadLetter)
+    assert stored_leads(db) == []
+    (row,) = stored_dead_letters(db)
+    assert row.id == result.dead_letter_id
+    assert row.inbound_email_id == stored.id
+    assert row.status == "open"
+    assert row.source_hint == "portal"
+    dl = row.dead_letter
+    assert dl.reason is DeadLetterReason.MISSING_REQUIRED_FIELD
+    assert dl.rule == "portal v1"
+    assert dl.detail.startswith("portal v1: required field `phone` not found")
+    assert "labels Phone" in dl.detail
+    assert dl.fields_found["full_name"] == "Ana Ruiz"
+    assert dl.fields_missing == ("phone",)
+    assert row.subject == "New lead: Ana Ruiz"
+    assert statuses(db) == {"dead": 1}
+
+
+def test_email_from_an_unknown_sender_is_a_no_matching_rule_dead_letter(db: Database, tmp_path: Path):
+    engine = Engine.load(rules_dir(tmp_path))
+    data = lead_email().replace(b"leads@portal.example", b"news@unknown.example")
+    inbox.accept(db, raw(data))
+    Worker(db, lambda: engine).run_pending()
+    (row,) = stored_dead_letters(db)
+    assert row.dead_letter.reason is DeadLetterReason.NO_MATCHING_RULE
+    assert "news@unknown.example" in row.dead_letter.detail
+
+
+def test_auto_reply_is_ignored_without_a_dead_letter(db: Database, tmp_path: Path):
+    engine = Engine.load(rules_dir(tmp_path))
+    m = EmailMessage()
+    m["From"] = "someone@elsewhere.example"
+    m["Subject"] = "Out of office"
+    m["Auto-Submitted"] = "auto-replied"
+    m.set_content("I am away until Monday.")
+    inbox.accept(db, raw(bytes(m)))
+    (result,) = Worker(db, lambda: engine).run_pending()
+    assert isinstance(result.outcome, Ignored)
+    assert result.outcome.reason == "auto_reply"
+    assert stored_leads(db) == [] and stored_dead_letters(db) == []
+    assert statuses(db) == {"ignored": 1}
+
+
+def test_replaying_a_dead_letter_after_fixing_its_rule_gives_the_lead_once(db: Database, tmp_path: Path):
+    folder = rules_dir(tmp_path)
+    old = Engine.load(folder)
+    inbox.accept(db, raw(lead_email(phone_label="Cell")))
+    (failed,) = Worker(db, lambda: old).run_pending()
+    dl_id = failed.dead_letter_id
+    assert dl_id is not None
+
+    (folder / "portal.yaml").write_text(RULE_V2, encoding="utf-8")
+    fixed = Engine.load(folder)
+
+    first = replay(db, fixed, dl_id)
+    assert first is not None and isinstance(first.outcome, Lead)
+    assert not first.already_resolved
+    (row,) = stored_leads(db)
+    assert row.id == first.lead_id
+    assert (row.lead.rule_version, row.lead.phone) == ("2", "+13055550141")
+    (dead,) = stored_dead_letters(db)
+    assert dead.status == "resolved"
+    assert dead.resolved_lead_id == row.id
+    assert dead.replay_count == 1
+    assert stored_dead_letters(db, status="open") == []
+    assert statuses(db) == {"done": 1}
+
+    again = replay(db, fixed, dl_id)
+    assert again is not None and again.already_resolved
+    assert again.lead_id == row.id
+    assert len(stored_leads(db)) == 1
+
+
+def test_replay_that_still_fails_keeps_the_dead_letter_open_with_the_new_reason(
+    db: Database, tmp_path: Path
+):
+    folder = rules_dir(tmp_path)
+    inbox.accept(db, raw(lead_email(phone_label="Cell")))
+    (failed,) = Worker(db, lambda: Engine.load(folder)).run_pending()
+
+    # the "fix" moved the source to another sender: now no rule matches at all
+    (folder / "portal.yaml").write_text(RULE_V1.replace("portal.example", "other.example"),
+                                        encoding="utf-8")
+    assert failed.dead_letter_id is not None
+    result = replay(db, Engine.load(folder), failed.dead_letter_id)
+
+    assert result is not None and isinstance(result.outcome, DeadLetter)
+    (row,) = stored_dead_letters(db)
+    assert row.status == "open"
+    assert row.replay_count == 1
+    assert row.dead_letter.reason is DeadLetterReason.NO_MATCHING_RULE
+    assert stored_leads(db) == []
+
+
+def test_replay_of_an_unknown_id_returns_none(db: Database, tmp_path: Path):
+    assert replay(db, Engine.load(rules_dir(tmp_path)), 424242) is None
+
+
+def test_worker_uses_reloaded_rules_for_the_next_email(db: Database, tmp_path: Path):
+    folder = rules_dir(tmp_path)
+    current = {"engine": Engine.load(folder)}
+    worker = Worker(db, lambda: current["engine"])
+    inbox.accept(db, raw(lead_email("Ana Ruiz", phone_label="Cell", n=1)))
+    (first,) = worker.run_pending()
+    assert isinstance(first.outcome, DeadLetter)
+
+    (folder / "portal.yaml").write_text(RULE_V2, encoding="utf-8")
+    current["engine"] = Engine.load(folder)
+    inbox.accept(db, raw(lead_email("Ben Stone", phone_label="Cell", n=2)))
+    (second,) = worker.run_pending()
+    assert isinstance(second.outcome, Lead)
+    assert second.outcome.rule_version == "2"
+
+
+# A rule that loads (the pattern compiles) but fails on the first email it reads: the
+# replacement refers to a group the pattern does not have. ``rules check`` does not catch
+# this today, which makes it a genuine way for parsing itself to raise.
+BROKEN_AT_RUNTIME = """\
+source: broken
+version: 1
+match:
+  from: ["*@broken.example"]
+fields:
+  phone:
+    - label: Phone
+      filters: [{replace: ['(\\d)', '\\2']}]
+"""
+
+
+def test_an_exception_inside_parsing_is_a_dead_letter_and_the_next_email_still_processes(
+    db: Database, tmp_path: Path
+):
+    folder = rules_dir(tmp_path)
+    (folder / "broken.yaml").write_text(BROKEN_AT_RUNTIME, encoding="utf-8")
+    engine = Engine.load(folder)
+    assert not engine.rules.errors
+    boom = lead_email().replace(b"leads@portal.example", b"leads@broken.example")
+    boom = boom.replace(b"<lead.1@portal.example>", b"<boom@broken.example>")
+    inbox.accept(db, raw(boom))
+    inbox.accept(db, raw(lead_email(n=2)))
+
+    results = Worker(db, lambda: engine).run_pending()
+
+    assert [type(r.outcome) for r in results] == [DeadLetter, Lead]
+    (row,) = stored_dead_letters(db)
+    assert row.dead_letter.reason is DeadLetterReason.PARSER_ERROR
+    assert "invalid group reference" in row.dead_letter.detail
+    assert [r.lead.full_name for r in stored_leads(db)] == ["Ana Ruiz"]
+    assert statuses(db) == {"dead": 1, "done": 1}
+
+
+def test_unreadable_and_empty_emails_are_dead_letters_and_the_queue_moves_on(db: Database, tmp_path: Path):
+    engine = Engine.load(rules_dir(tmp_path))
+    inbox.accept(db, raw(b""))
+    inbox.accept(db, raw(b"\x00\xff\xfe garbage \x00" * 100))
+    inbox.accept(db, raw(lead_email()))
+    results = Worker(db, lambda: engine).run_pending()
+    assert [type(r.outcome).__name__ for r in results] == ["DeadLetter", "DeadLetter", "Lead"]
+    reasons = sorted(r.dead_letter.reason.value for r in stored_dead_letters(db))
+    assert reasons == ["empty_body", "no_matching_rule"]
