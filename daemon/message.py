@@ -23,6 +23,7 @@ from bs4 import BeautifulSoup, NavigableString, Tag
 _BLOCKS = frozenset(
     ["address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "ul"]
 )
+MAX_HTML = 1_000_000
 _CELLS = frozenset(("td", "th"))
 _INVISIBLE = ("script", "style", "head", "title", "noscript", "template")
 _FORWARD = re.compile(
@@ -152,7 +153,9 @@ class Message:
 
     @functools.cached_property
     def soup(self) -> BeautifulSoup:
-        return BeautifulSoup(self.html, "lxml")
+        # A lead's HTML is a few kilobytes; past this the rest is padding or an attack,
+        # and parsing it all would hold the pipeline for seconds.
+        return BeautifulSoup(self.html[:MAX_HTML], "lxml")
 
     @functools.cached_property
     def text(self) -> str:

@@ -15,7 +15,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
 from daemon import normalize
+from daemon.errors import StorageError
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, ParseOutcome, RawEmail
 from daemon.message import Message, UnreadableEmail
 from daemon.parsing import Extraction, RuleTimeout, extract, find_rule, timeout_seconds
@@ -205,18 +208,43 @@ class Worker:
         return done
 
     def process(self, inbound_id: int) -> Processed | None:
-        """Parse one stored email and store the outcome; ``None`` if another worker has it."""
+        """Parse one stored email and store the outcome; ``None`` if another worker has it.
+
+        Raises ``StorageError`` only when the database cannot be reached; any other
+        failure to store this email's outcome makes it a dead letter, so one bad email can
+        never be retried forever or stop the daemon.
+        """
         engine = self._engine()
-        with self.db.session() as s:
-            raw = inbound.lock_one(s, inbound_id)
-            if raw is None:
-                return None
-            outcome = parse_email(raw.data, engine, received_at=raw.received_at)
-            result = store_outcome(s, inbound_id, raw, outcome)
+        try:
+            with self.db.session() as s:
+                raw = inbound.lock_one(s, inbound_id)
+                if raw is None:
+                    return None
+                outcome = parse_email(raw.data, engine, received_at=raw.received_at)
+                result = store_outcome(s, inbound_id, raw, outcome)
+        except OperationalError as exc:
+            raise StorageError(f"cannot reach the database: {exc.orig or exc}") from exc
+        except SQLAlchemyError as exc:  # isolation boundary: this email's outcome would not store
+            log.exception("email #%s: storing its outcome failed", inbound_id)
+            result = self._store_failure(inbound_id, exc)
         _log(result)
         if self.on_processed is not None:
-            self.on_processed(result)
+            try:
+                self.on_processed(result)
+            except Exception:  # isolation boundary: a reporting hook must not undo the work
+                log.exception("email #%s: the on_processed hook failed", inbound_id)
         return result
+
+    def _store_failure(self, inbound_id: int, exc: SQLAlchemyError) -> Processed:
+        dead = DeadLetter(
+            DeadLetterReason.PARSER_ERROR,
+            f"the outcome of this email could not be stored: {type(exc).__name__}: "
+            f"{str(getattr(exc, 'orig', None) or exc).splitlines()[0][:300]}",
+        )
+        with self.db.session() as s:
+            dl_id = dead_letters.insert(s, dead, inbound_email_id=inbound_id, source_hint=None)
+            inbound.mark(s, inbound_id, "dead")
+        return Processed(inbound_id, dead, dead_letter_id=dl_id)
 
 
 def store_outcome(s: Any, inbound_id: int, raw: RawEmail, outcome: ParseOutcome) -> Processed:

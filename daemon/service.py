@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from daemon.config import Settings
-from daemon.errors import LeadpipeError, StorageError
+from daemon.errors import StorageError
 from daemon.inbox import DirectoryInbox
 from daemon.pipeline import Engine, Processed, Worker
 from storage import dead_letters, inbound
@@ -61,8 +61,8 @@ class Service:
                     pass
             except StorageError as exc:
                 log.error("database unavailable, retrying in %.0fs: %s", interval, exc)
-            except LeadpipeError as exc:  # isolation boundary: one loop's failure, retried next loop
-                log.error("%s", exc)
+            except Exception:  # isolation boundary: one loop's failure is logged and retried
+                log.exception("the processing loop failed; retrying in %.0fs", interval)
             self.stop.wait(interval)
         log.info("leadpipe stopped")
 

@@ -302,3 +302,59 @@ def test_unreadable_and_empty_emails_are_dead_letters_and_the_queue_moves_on(db:
     assert [type(r.outcome).__name__ for r in results] == ["DeadLetter", "DeadLetter", "Lead"]
     reasons = sorted(r.dead_letter.reason.value for r in stored_dead_letters(db))
     assert reasons == ["empty_body", "no_matching_rule"]
+
+
+def _refuse_leads_named(db: Database, name: str) -> None:
+    """A real database-side failure when a lead is stored: a trigger that raises."""
+    from sqlalchemy import text
+
+    with db.engine.begin() as conn:
+        if db.is_sqlite:
+            conn.execute(text(
+                "CREATE TRIGGER refuse_lead BEFORE INSERT ON leads "
+                f"WHEN NEW.full_name = '{name}' BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END"
+            ))
+        else:
+            conn.execute(text(
+                "CREATE FUNCTION refuse_lead() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.full_name = '{name}' THEN RAISE EXCEPTION 'refused by trigger'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            ))
+            conn.execute(text(
+                "CREATE TRIGGER refuse_lead BEFORE INSERT ON leads FOR EACH ROW EXECUTE FUNCTION refuse_lead()"
+            ))
+
+
+def test_a_lead_the_database_refuses_becomes_a_dead_letter_not_an_endless_retry(db: Database, tmp_path: Path):
+    """If storing one email's lead fails, that email must be parked as a dead letter (and
+    the next email still processed), not left pending to fail on every loop forever."""
+    _refuse_leads_named(db, "Bad Row")
+    engine = Engine.load(rules_dir(tmp_path))
+    inbox.accept(db, raw(lead_email(name="Bad Row", n=1)))
+    inbox.accept(db, raw(lead_email(name="Good Row", n=2)))
+
+    results = Worker(db, lambda: engine).run_pending()
+
+    assert [type(r.outcome) for r in results] == [DeadLetter, Lead]
+    dead = results[0].outcome
+    assert isinstance(dead, DeadLetter) and dead.reason is DeadLetterReason.PARSER_ERROR
+    assert "refused by trigger" in dead.detail
+    assert statuses(db) == {"dead": 1, "done": 1}
+    assert Worker(db, lambda: engine).run_pending() == []  # nothing left to retry
+    assert [lead.lead.full_name for lead in stored_leads(db)] == ["Good Row"]
+
+
+def test_a_failing_report_hook_does_not_undo_or_repeat_the_work(db: Database, tmp_path: Path):
+    """The console printer (or any on_processed hook) raising must not lose the lead or
+    leave the email to be processed again."""
+    engine = Engine.load(rules_dir(tmp_path))
+    inbox.accept(db, raw(lead_email()))
+
+    def broken_hook(_result: object) -> None:
+        raise RuntimeError("terminal went away")
+
+    results = Worker(db, lambda: engine, on_processed=broken_hook).run_pending()
+
+    assert len(results) == 1 and isinstance(results[0].outcome, Lead)
+    assert statuses(db) == {"done": 1}
+    assert len(stored_leads(db)) == 1
