@@ -48,14 +48,15 @@ from daemon import inbox
 from daemon.config import MailboxSettings
 from daemon.errors import LeadpipeError, MailboxError
 from daemon.lead import Origin, RawEmail
-from storage import mailboxes
+from storage import inbound, mailboxes
 from storage.db import Database
 from storage.inbound import Stored
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-Accept = Callable[[Database, RawEmail], Stored]
+#: stores one fetch batch and commits it; see ``store_batch``
+StoreBatch = Callable[[Database, Sequence[RawEmail]], list[Stored]]
 #: called once per outage longer than ``alert_after``: (mailbox name, message)
 AlertHook = Callable[[str, str], None]
 
@@ -136,6 +137,25 @@ class _Plan:
     after: int
     #: ``None``: save ``last_uid`` after every batch; else save this once all are done
     settle_at: int | None
+
+
+def store_batch(db: Database, raws: Sequence[RawEmail]) -> list[Stored]:
+    """``inbox.accept`` for a whole fetch batch: the same store and dedup, one commit.
+
+    One transaction per batch instead of per email roughly halves the cost of taking in
+    a backlog; nothing is marked on the server before this returns, so a crash inside it
+    only means the batch is fetched again.
+    """
+    with db.session() as s:
+        return [inbound.store(s, raw, inbox.headers_of(_header_block(raw.data))) for raw in raws]
+
+
+def _header_block(data: bytes) -> bytes:
+    # The header parser would otherwise walk the whole body line by line.
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        end = data.find(b"\n\n")
+    return data if end < 0 else data[: end + 4]
 
 
 def connect(settings: MailboxSettings, *, ssl_context: ssl.SSLContext | None = None) -> IMAPClient:
@@ -328,7 +348,7 @@ def _close(client: IMAPClient) -> None:
 class MailboxWatcher:
     """Watches one mailbox folder; see the module docstring for the guarantees.
 
-    ``clock`` gives aware UTC datetimes; ``accept`` stores one email (``inbox.accept``);
+    ``clock`` gives aware UTC datetimes; ``store`` commits a fetch batch (``store_batch``);
     ``on_alert(name, message)`` hears of long outages (the log always does);
     ``ssl_context`` replaces the system trust store (tests, private CAs);
     ``progress_bar`` forces the terminal progress bar on or off (default: when stderr
@@ -344,7 +364,7 @@ class MailboxWatcher:
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        accept: Accept = inbox.accept,
+        store: StoreBatch = store_batch,
         on_alert: AlertHook | None = None,
         progress_bar: bool | None = None,
         standby_poll: float = 5.0,
@@ -355,7 +375,7 @@ class MailboxWatcher:
         self._backoff = backoff or Backoff()
         self._rng = rng or random.Random()
         self._ssl_context = ssl_context
-        self._accept = accept
+        self._store = store
         self._on_alert = on_alert
         self._progress_bar = progress_bar
         self._standby_poll = standby_poll
@@ -401,7 +421,11 @@ class MailboxWatcher:
         """
         client = connect(self.settings, ssl_context=self._ssl_context)
         try:
-            return self._guarded(lambda: self._catch_up(client, threading.Event()), "catching up")
+            self._guarded(lambda: self._prepare(client), "preparing the folders")
+            taken = 0
+            while n := self._guarded(lambda: self._catch_up(client, threading.Event()), "catching up"):
+                taken += n
+            return taken
         finally:
             _close(client)
 
@@ -572,21 +596,24 @@ class MailboxWatcher:
         if not uids:
             return 0
         batch = self.settings.fetch_batch
+        backlog = len(uids) > batch
         progress = _Progress(self._name, plan.label, len(uids), self._bar(len(uids)))
         handled = 0
         try:
             for i in range(0, len(uids), batch):
                 chunk = list(uids[i : i + batch])
                 resp = client.fetch(chunk, [b"BODY.PEEK[]", b"INTERNALDATE"])
-                done: list[int] = []
-                new = 0
-                for uid in chunk:
-                    item = resp.get(uid)
-                    if item is None or b"BODY[]" not in item:
-                        continue  # expunged by someone else since the search
-                    stored = self._accept(self.db, self._raw(folder, uid, item))
-                    new += stored.created
-                    done.append(uid)
+                # A UID missing from the reply was expunged by someone else meanwhile.
+                done = [u for u in chunk if b"BODY[]" in resp.get(u, {})]
+                raws = [self._raw(folder, u, resp[u]) for u in done]
+                results = self._store(self.db, raws)
+                new = sum(r.created for r in results)
+                for raw, r in zip(raws, results, strict=True):
+                    log.log(
+                        logging.DEBUG if backlog else logging.INFO,
+                        "mailbox %s: uid %s %s email #%s", self._name, raw.uid,
+                        "stored as" if r.created else "was already stored as", r.id,
+                    )
                 self._mark(client, folder, done)
                 if plan.settle_at is None:
                     with self.db.session() as s:

@@ -92,16 +92,36 @@ def make_email(n: int, tag: str = "t", *, size: int = 2000, html: bool = False) 
     if not html:
         body = f"Name: Buyer {n}\r\nPhone: 305-555-{n % 10000:04d}\r\n\r\n{filler}\r\n"
         return (headers + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body).encode()
-    text = f"Name: Buyer {n}\r\nPhone: 305-555-{n % 10000:04d}\r\n{filler[: size // 3]}\r\n"
-    rows = "".join(f"<tr><td>Note {i}</td><td>{filler[:80]}</td></tr>" for i in range(size // 200))
-    htmlpart = f"<html><body><h1>New lead</h1><p>Name: Buyer {n}</p><table>{rows}</table></body></html>"
+    # Shaped like a portal's notification: multipart/alternative, both parts
+    # quoted-printable, the HTML a table layout with inline styles.
+    from email.charset import QP, Charset
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    cs = Charset("utf-8")
+    cs.body_encoding = QP
+    text = f"Name: Buyer {n}\nPhone: 305-555-{n % 10000:04d}\nEmail: buyer{n}@example.com\n\n{filler[: size // 8]}\n"
+    cell = '<td style="padding:8px 12px;font-family:Helvetica,Arial,sans-serif;font-size:14px;color:#2a2a33;border-bottom:1px solid #e6e6e6">'
+    rows = "".join(
+        f"<tr>{cell}Detail {i} \u2014</td>{cell}{filler[(i * 37) % 500 : (i * 37) % 500 + 90]}</td></tr>\n"
+        for i in range(size // 420)
+    )
+    html_body = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><style>a{color:#006aff}</style></head>'
+        '<body style="margin:0;padding:0;background:#f4f4f4"><table width="100%" cellpadding="0" '
+        f'cellspacing="0" role="presentation"><tr><td align="center"><h1 style="font-size:20px">New lead: Buyer {n}</h1>'
+        f'<table width="600" style="background:#fff">{rows}</table>'
+        f'<p><a href="https://example.com/lead/{n}?utm_source=email&amp;utm_medium=notification">Reply</a></p>'
+        "</td></tr></table></body></html>"
+    )
+    msg = MIMEMultipart("alternative")
+    for part in (MIMEText(text, "plain", cs), MIMEText(html_body, "html", cs)):
+        msg.attach(part)
+    body = msg.as_bytes().split(b"\n\n", 1)[1].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    boundary = msg.get_boundary()
     return (
-        headers
-        + 'Content-Type: multipart/alternative; boundary="b1"\r\n\r\n'
-        + "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + text
-        + "\r\n--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + htmlpart
-        + "\r\n--b1--\r\n"
-    ).encode()
+        headers + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+    ).encode() + body
 
 
 class ImapServer:
@@ -461,12 +481,11 @@ def child_main(argv: list[str]) -> None:
     """Run a watcher with the settings and database in ``argv[0]`` (JSON).
 
     ``die_after``: the process SIGKILLs itself right after that many emails were
-    committed by ``inbox.accept`` — after "stored", before "marked on the server".
+    committed by ``store_batch`` — after "stored", before "marked on the server".
     """
     import logging
 
-    from daemon import inbox
-    from daemon.imap import Backoff, MailboxWatcher
+    from daemon.imap import Backoff, MailboxWatcher, store_batch
     from storage.db import Database
 
     logging.basicConfig(level=logging.INFO, format="child %(levelname)s %(message)s")
@@ -474,17 +493,17 @@ def child_main(argv: list[str]) -> None:
     die_after = spec.get("die_after")
     calls = 0
 
-    def accept(db: Database, raw: Any) -> Any:
+    def store(db: Database, raws: Any) -> Any:
         nonlocal calls
-        stored = inbox.accept(db, raw)
-        calls += 1
+        stored = store_batch(db, raws)
+        calls += len(raws)
         if die_after is not None and calls >= die_after:
             os.kill(os.getpid(), signal.SIGKILL)
         return stored
 
     db = Database(spec["database_url"])
     watcher = MailboxWatcher(
-        MailboxSettings(**spec["settings"]), db, accept=accept, backoff=Backoff(0.05, 0.5)
+        MailboxSettings(**spec["settings"]), db, store=store, backoff=Backoff(0.05, 0.5)
     )
     watcher.run(threading.Event())
 

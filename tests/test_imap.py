@@ -222,10 +222,13 @@ def test_sigkill_between_storing_and_marking_makes_no_duplicate(
     the server: after a restart every email is stored once and all are marked."""
     imap_server.append([make_email(i, "k") for i in range(25)])
     values = imap_server.settings_values(start_from="all", fetch_batch=10)
-    child = spawn_child(values, sqlite_url, die_after=7, log=tmp_path / "child.log")
+    # Batches of 10: the first is stored and moved; the child dies right after the
+    # second is committed, before it is moved.
+    child = spawn_child(values, sqlite_url, die_after=20, log=tmp_path / "child.log")
     assert child.wait(30) == -signal.SIGKILL, (tmp_path / "child.log").read_text()
-    assert count(sqlite_db) == 7
-    assert len(imap_server.uids("INBOX")) == 25, "marked before the batch was stored"
+    assert count(sqlite_db) == 20
+    assert len(imap_server.uids("Processed")) == 10
+    assert len(imap_server.uids("INBOX")) == 15
     with watching(MailboxWatcher(imap_server.settings(**values), sqlite_db, backoff=FAST)):
         wait_for(lambda: len(imap_server.uids("Processed")) == 25, 15, "25 moved emails")
     assert_each_once(sqlite_db, 25)
