@@ -115,13 +115,13 @@ def make_email(n: int, tag: str = "t", *, size: int = 2000, html: bool = False) 
         "</td></tr></table></body></html>"
     )
     msg = MIMEMultipart("alternative")
-    for part in (MIMEText(text, "plain", cs), MIMEText(html_body, "html", cs)):
+    for part in (MIMEText(text, "plain", cs), MIMEText(html_body, "html", cs)):  # type: ignore[arg-type]
         msg.attach(part)
-    body = msg.as_bytes().split(b"\n\n", 1)[1].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    mime = msg.as_bytes().split(b"\n\n", 1)[1].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     boundary = msg.get_boundary()
     return (
         headers + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
-    ).encode() + body
+    ).encode() + mime
 
 
 class ImapServer:
