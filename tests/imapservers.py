@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import http.server
 import json
 import os
 import pwd
@@ -305,10 +306,11 @@ def dovecot_binary() -> str | None:
 class DovecotServer(ImapServer):
     kind = "dovecot"
 
-    def __init__(self, workdir: Path, *, tls: bool = False):
+    def __init__(self, workdir: Path, *, tls: bool = False, oauth2_url: str | None = None):
         super().__init__(workdir)
         self.binary = dovecot_binary() or "dovecot"
         self.tls = tls
+        self.oauth2_url = oauth2_url
         self.ssl_port = free_port() if tls else 0
         self._configure()
 
@@ -340,6 +342,20 @@ class DovecotServer(ImapServer):
                 f"  inet_listener imaps {{\n    address = {self.host}\n"
                 f"    port = {self.ssl_port}\n    ssl = yes\n  }}"
             )
+        auth_mechanisms = "plain login"
+        oauth2_passdb = ""
+        if self.oauth2_url:
+            # XOAUTH2 as Gmail and Microsoft 365 do it: the token is checked by asking an
+            # introspection endpoint (here a local HTTP server) whose user it is.
+            auth_mechanisms += " xoauth2 oauthbearer"
+            (d / "oauth2.conf.ext").write_text(
+                f"introspection_mode = auth\nintrospection_url = {self.oauth2_url}\n"
+                "username_attribute = username\n"
+            )
+            oauth2_passdb = (
+                f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                f"  args = {d}/oauth2.conf.ext\n}}\n"
+            )
         (d / "dovecot.conf").write_text(
             f"""# written by tests/imapservers.py
 base_dir = {d}/run
@@ -349,7 +365,7 @@ listen = {self.host}
 protocols = imap
 {tls}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {auth_mechanisms}
 auth_failure_delay = 0
 default_internal_user = {internal_user}
 default_internal_group = {internal_group}
@@ -357,7 +373,7 @@ default_login_user = {login_user}
 first_valid_uid = 0
 first_valid_gid = 0
 mail_location = maildir:{d}/mail/%u
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {d}/passwd
 }}
@@ -472,6 +488,56 @@ def dovecot_tls() -> Iterator[DovecotServer]:
     with start_server("dovecot", tls=True) as server:
         assert isinstance(server, DovecotServer)
         yield server
+
+
+class TokenIntrospection:
+    """An OAuth2 userinfo endpoint on 127.0.0.1:0: ``token`` belongs to ``username``."""
+
+    def __init__(self, username: str):
+        self.username = username
+        self.token = "ya29." + secrets.token_urlsafe(24)
+        self.requests = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests += 1
+                if self.headers.get("Authorization", "") == f"Bearer {outer.token}":
+                    status, body = 200, {"username": outer.username}
+                else:
+                    status, body = 401, {"error": "invalid_token"}
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_POST = do_GET
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/userinfo"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def dovecot_oauth2() -> Iterator[tuple[DovecotServer, TokenIntrospection]]:
+    """Dovecot that accepts XOAUTH2 tokens checked against a local introspection endpoint."""
+    tokens = TokenIntrospection("leads")
+    try:
+        with start_server("dovecot", oauth2_url=tokens.url) as server:
+            assert isinstance(server, DovecotServer)
+            yield server, tokens
+    finally:
+        tokens.close()
 
 
 # -- a watcher in a child process, for the SIGKILL tests ---------------------------------

@@ -22,6 +22,8 @@ import pytest
 from imapservers import (  # the fixtures are imported to be used by name
     DovecotServer,
     ImapServer,
+    TokenIntrospection,
+    dovecot_oauth2,
     dovecot_tls,
     free_port,
     imap_server,
@@ -39,7 +41,7 @@ from storage import mailboxes
 from storage.db import Database
 from storage.models import InboundEmail
 
-__all__ = ["dovecot_tls", "imap_server"]  # fixtures, used by parameter name
+__all__ = ["dovecot_oauth2", "dovecot_tls", "imap_server"]  # fixtures, used by parameter name
 
 FAST = Backoff(base=0.05, cap=0.3)
 
@@ -374,3 +376,53 @@ def test_tls_and_starttls_with_a_trusted_certificate(dovecot_tls: DovecotServer,
         wait_for(lambda: settled(sqlite_db), 10, "the first run")
         dovecot_tls.append([make_email(1)])
         wait_for(lambda: count(sqlite_db) == 1, 5, "1 stored email over TLS")
+
+
+def test_xoauth2_with_a_token_from_a_command(
+    dovecot_oauth2: tuple[DovecotServer, TokenIntrospection], sqlite_db: Database, tmp_path: Path
+) -> None:
+    """Gmail / Microsoft 365 style: the access token comes from a command (fresh at each
+    login), is sent with XOAUTH2, and mail is taken in; a failing command or a rejected
+    token says which."""
+    server, tokens = dovecot_oauth2
+    (tmp_path / "token").write_text(tokens.token)
+    settings = server.settings(password=None, oauth2_token_command=f"cat {tmp_path / 'token'}")
+    assert check(settings).messages == 0
+    with watching(MailboxWatcher(settings, sqlite_db, backoff=FAST)):
+        wait_for(lambda: settled(sqlite_db), 10, "the first run")
+        server.append([make_email(1)])
+        wait_for(lambda: count(sqlite_db) == 1, 5, "1 stored email")
+    assert tokens.requests >= 2
+    broken = server.settings(password=None, oauth2_token_command="echo 'token expired' >&2; exit 3")
+    with pytest.raises(MailboxError, match=r"oauth2_token_command exited with status 3.*token expired"):
+        check(broken)
+    wrong = server.settings(password=None, oauth2_token="not-a-valid-token")
+    with pytest.raises(MailboxError, match=r"refused the login of 'leads'.*check the OAuth2 token"):
+        check(wrong)
+
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_one_replica_watches_a_mailbox_and_another_takes_over(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two daemons share PostgreSQL: only one watches the mailbox (an advisory lock), the
+    other stands by and takes over when the first stops; every email is stored once."""
+    caplog.set_level(logging.INFO, logger="daemon.imap")
+    with start_server("pymap") as server:
+        settings = server.settings()
+        first = MailboxWatcher(settings, db, backoff=FAST, standby_poll=0.2)
+        second = MailboxWatcher(settings, db, backoff=FAST, standby_poll=0.2)
+        with contextlib.ExitStack() as stack:
+            stop_first = stack.enter_context(watching(first))
+            wait_for(lambda: settled(db), 10, "the first run")
+            stack.enter_context(watching(second))
+            wait_for(lambda: "another replica watches it" in caplog.text, 5, "the standby")
+            server.append([make_email(i, "a") for i in range(3)])
+            wait_for(lambda: count(db) == 3, 5, "3 stored emails")
+            stop_first.set()
+            wait_for(lambda: caplog.text.count("connected to") >= 2, 10, "the takeover")
+            server.append([make_email(i, "b") for i in range(3)])
+            wait_for(lambda: count(db) == 6, 10, "6 stored emails")
+    assert_each_once(db, 6)
