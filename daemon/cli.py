@@ -64,6 +64,8 @@ def configure_logging(args: argparse.Namespace) -> None:
         level = logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    # Alembic narrates every migration step at INFO; only its problems matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 # -- parser ------------------------------------------------------------------------------
@@ -145,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--quiet", action="store_true", help="print nothing; exit 0 when healthy")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status, quiet_logs=True)
+    doctor = sub.add_parser("doctor", parents=[common],
+                            help="check the configuration, the database, the rules and each mailbox")
+    doctor.set_defaults(func=cmd_doctor)
     return p
 
 
@@ -520,6 +525,43 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     db.upgrade()
     out.print(f"database {db.describe()} is at revision {db.current_revision()}")
     return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from daemon.errors import MailboxError, StorageError
+    from daemon.imap import check
+
+    failures = 0
+
+    def report(ok: bool, what: str) -> None:
+        nonlocal failures
+        failures += not ok
+        out.print(f"{'ok  ' if ok else 'FAIL'}  {what}", highlight=False)
+
+    settings = settings_of(args)
+    report(True, "configuration: " + (args.config or os.environ.get("LEADPIPE_CONFIG") or "defaults"))
+    db = Database(settings.database_url)
+    try:
+        db.ping()
+        db.upgrade()
+        report(True, f"database {db.describe()} at revision {db.current_revision()}")
+    except StorageError as exc:
+        report(False, f"database: {exc}")
+    engine = Engine.load(settings.rules_dir, region=settings.default_region) if settings.rules_dir.is_dir() else None
+    if engine is None:
+        report(False, f"rules folder {settings.rules_dir} not found")
+    else:
+        report(not engine.rules.errors, f"rules: {len(engine.rules.rules)} sources loaded, "
+               f"{len(engine.rules.errors)} files refused (leadpipe rules check)")
+    if not settings.mailboxes:
+        report(True, f"no mailbox configured: the directory inbox {settings.inbox_dir} is watched")
+    for m in settings.mailboxes:
+        try:
+            report(True, check(m).summary())
+        except MailboxError as exc:
+            report(False, str(exc))
+    out.print("all checks passed" if not failures else f"{failures} checks failed")
+    return EXIT_FAIL if failures else EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -242,7 +242,8 @@ def _decode_words(value: str) -> str:
 
 
 def _redecode(message: Any, plain: str, html: str) -> tuple[str, str]:
-    plains, htmls = [], []
+    plains: list[str] = []
+    htmls: list[str] = []
     for part in message.walk():
         ctype = part.get_content_type()
         if ctype not in ("text/plain", "text/html") or part.get_filename():

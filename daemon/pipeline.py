@@ -124,7 +124,7 @@ def _value(lead: Lead, name: str) -> Any:
 
 
 def _missing_required(rule: Rule, lead: Lead, found: Extraction, msg: Message) -> DeadLetter | None:
-    missing = [n for n in rule.required if _value(lead, n) is None]
+    missing: list[str] = [n for n in rule.required if _value(lead, n) is None]
     for group in rule.require_any:
         if all(_value(lead, n) is None for n in group):
             missing.append(" or ".join(group))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from daemon import yamlfile
 from daemon.errors import RuleError
-from daemon.lead import Lead, ScoreLine
+from daemon.lead import Lead, ScoreLine, Tier
 
 #: Lead fields a condition may test; property fields as ``property.price``.
 SCORABLE = (
@@ -120,6 +120,7 @@ class Scoring(_Strict):
         """``lead`` with its score, tier and the conditions that gave points."""
         lines = tuple(ScoreLine(c.name, c.points) for c in self.conditions if c.holds(lead))
         total = max(0, min(100, sum(line.points for line in lines)))
+        tier: Tier
         if total < self.tiers.low_below:
             tier = "low"
         elif total > self.tiers.hot_above:

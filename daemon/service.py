@@ -9,15 +9,19 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from daemon.config import Settings
-from daemon.errors import StorageError
+from daemon.errors import MailboxError, StorageError
+from daemon.imap import MailboxWatcher, store_batch
 from daemon.inbox import DirectoryInbox
+from daemon.lead import RawEmail
 from daemon.pipeline import Engine, Processed, Worker
-from storage import dead_letters, inbound
+from storage import dead_letters, inbound, mailboxes
 from storage.db import Database
+from storage.inbound import Stored
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +38,29 @@ class Service:
         for e in self.engine.rules.errors:
             log.error("rule file not loaded: %s", e)
         self.stop = threading.Event()
+        # Set when a source stored something, so the worker starts at once instead of
+        # at its next poll.
+        self.wake = threading.Event()
         self.worker = Worker(self.db, lambda: self.engine, on_processed=console)
         self.inbox = DirectoryInbox(settings.inbox_dir) if not settings.mailboxes else None
+        self.watchers = [MailboxWatcher(m, self.db, store=self._store_and_wake) for m in settings.mailboxes]
+
+    def _store_and_wake(self, db: Database, raws: Sequence[RawEmail]) -> list[Stored]:
+        stored = store_batch(db, raws)
+        self.wake.set()
+        return stored
 
     def run_once(self) -> list[Processed]:
         """Take in what is waiting, process every pending email, and return the outcomes."""
         if self.inbox is not None:
             log.info("reading the directory inbox %s", self.inbox.root.resolve())
             self.inbox.collect(self.db)
+        for watcher in self.watchers:
+            try:
+                taken = watcher.run_once()
+                log.info("mailbox %s: %d new emails taken in", watcher.settings.name, taken)
+            except MailboxError as exc:
+                log.error("%s", exc)
         results: list[Processed] = []
         while batch := self.worker.run_pending():
             results.extend(batch)
@@ -53,6 +72,12 @@ class Service:
         where = self.inbox.root.resolve() if self.inbox else ", ".join(m.name for m in self.settings.mailboxes)
         log.info("leadpipe running: database %s, watching %s", self.db.describe(), where)
         interval = self.settings.poll_interval.total_seconds()
+        threads = [
+            threading.Thread(target=w.run, args=(self.stop,), name=f"mailbox-{w.settings.name}")
+            for w in self.watchers
+        ]
+        for t in threads:
+            t.start()
         while not self.stop.is_set():
             try:
                 if self.inbox is not None:
@@ -63,7 +88,10 @@ class Service:
                 log.error("database unavailable, retrying in %.0fs: %s", interval, exc)
             except Exception:  # isolation boundary: one loop's failure is logged and retried
                 log.exception("the processing loop failed; retrying in %.0fs", interval)
-            self.stop.wait(interval)
+            self.wake.wait(interval)
+            self.wake.clear()
+        for t in threads:
+            t.join(timeout=8)
         log.info("leadpipe stopped")
 
     def _install_signals(self) -> None:
@@ -73,6 +101,7 @@ class Service:
         def handle(signum: int, _frame: Any) -> None:
             log.info("received %s; finishing the email in hand", signal.Signals(signum).name)
             self.stop.set()
+            self.wake.set()
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
@@ -88,6 +117,7 @@ def health(settings: Settings) -> dict[str, Any]:
         with db.session() as s:
             counts = inbound.count_by_status(s)
             open_dead = dead_letters.count_open(s)
+            states = mailboxes.all_states(s)
         report.update(
             database=f"ok ({db.describe()})",
             emails=counts,
@@ -95,8 +125,25 @@ def health(settings: Settings) -> dict[str, Any]:
             open_dead_letters=open_dead,
             healthy=True,
         )
+        now = datetime.now(UTC)
+        for m in settings.mailboxes:
+            state = next((x for x in states if x.mailbox == m.name and x.folder == m.folder), None)
+            report[f"mailbox {m.name}"] = _mailbox_line(state, now)
+            contact = state.last_contact_at if state else None
+            if contact is None or now - contact > m.alert_after:
+                report["healthy"] = False
     except StorageError as exc:
         report["database"] = f"unreachable: {exc}"
     finally:
         db.dispose()
     return report
+
+
+def _mailbox_line(state: mailboxes.MailboxState | None, now: datetime) -> str:
+    if state is None or state.last_contact_at is None:
+        return "never reached" + (f" (last error: {state.last_error})" if state and state.last_error else "")
+    ago = int((now - state.last_contact_at).total_seconds())
+    line = f"last contact {ago}s ago, UID {state.last_uid}"
+    if state.down_since is not None:
+        line += f"; unreachable since {state.down_since:%Y-%m-%d %H:%M} UTC: {state.last_error}"
+    return line

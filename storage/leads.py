@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -108,7 +107,7 @@ def to_value(row: LeadRow) -> StoredLead:
         score=row.score,
         tier=row.tier,  # type: ignore[arg-type]
         warnings=tuple(row.warnings or ()),
-        score_breakdown=tuple(ScoreLine(str(n), int(p)) for n, p in _pairs(row.score_breakdown)),
+        score_breakdown=tuple(ScoreLine(str(v[0]), int(str(v[1]))) for v in row.score_breakdown or () if len(v) == 2),
     )
     return StoredLead(
         id=row.id,
@@ -120,6 +119,3 @@ def to_value(row: LeadRow) -> StoredLead:
         created_at=row.created_at,
     )
 
-
-def _pairs(value: Sequence[Sequence[object]] | None) -> list[tuple[object, object]]:
-    return [(v[0], v[1]) for v in (value or ()) if len(v) == 2]
