@@ -135,8 +135,10 @@ class _Plan:
     label: str
     criteria: list[Any]
     after: int
-    #: ``None``: save ``last_uid`` after every batch; else save this once all are done
-    settle_at: int | None
+    #: save ``last_uid`` after every batch (only when ``criteria`` skip nothing above it)
+    per_batch: bool
+    #: a first run or resync: once all are done, the position is at least this UID
+    settle_at: int | None = None
 
 
 def store_batch(db: Database, raws: Sequence[RawEmail]) -> list[Stored]:
@@ -465,9 +467,9 @@ class MailboxWatcher:
         if not self._connected_once:
             self._connected_once = True
             log.info(
-                "mailbox %s: connected to %s:%s (%s) as %s; watching %r with %s",
+                "mailbox %s: connected to %s:%s (%s); watching %r with %s",
                 self._name, self.settings.host, self.settings.effective_port,
-                self.settings.security, self.settings.username, self.settings.folder,
+                self.settings.security, self.settings.folder,
                 "IDLE" if client.has_capability("IDLE")
                 else f"polling every {self.settings.poll_interval.total_seconds():g}s",
             )
@@ -502,21 +504,22 @@ class MailboxWatcher:
         if state is None or not state.settled:
             plan = self._first_run(client, folder)
         elif state.uidvalidity != folder.uidvalidity:
-            plan = self._resync(state, folder)
+            plan = self._resync(client, state, folder)
         else:
             if folder.uidnext is not None and folder.uidnext - 1 <= state.last_uid:
                 self._touch(now)
                 return 0
-            plan = _Plan("new mail", ["UID", f"{state.last_uid + 1}:*"], state.last_uid, None)
+            plan = _Plan("new mail", ["UID", f"{state.last_uid + 1}:*"], state.last_uid, True)
         if plan is None:
             return 0
         uids = sorted(u for u in client.search(plan.criteria) if u > plan.after)
         taken = self._take(client, folder, plan, uids, stop)
         if plan.settle_at is not None and taken == len(uids):
+            last = max(plan.settle_at, uids[-1] if uids else 0)
             with self.db.session() as s:
                 mailboxes.save_position(
                     s, self._name, self.settings.folder,
-                    uidvalidity=folder.uidvalidity, last_uid=plan.settle_at, at=self._clock(),
+                    uidvalidity=folder.uidvalidity, last_uid=last, at=self._clock(),
                 )
             if plan.label == "resync":
                 log.info("mailbox %s: resync done; watching for new mail", self._name)
@@ -544,16 +547,18 @@ class MailboxWatcher:
                 "%s, start_from: all: taking in all %d messages already there",
                 where, folder.exists,
             )
-            return _Plan("backlog", ["ALL", *self._unmarked()], 0, None)
+            return _Plan("backlog", ["ALL", *self._unmarked()], 0, True, top)
         since = date.fromisoformat(start.removeprefix("since:"))
         log.info(
             "%s, start_from: %s: taking in the messages that arrived on or after %s "
             "(of %d there); older ones are left alone",
             where, start, since.isoformat(), folder.exists,
         )
-        return _Plan("backlog", ["SINCE", since, *self._unmarked()], 0, top)
+        return _Plan("backlog", ["SINCE", since, *self._unmarked()], 0, False, top)
 
-    def _resync(self, state: mailboxes.MailboxState, folder: _Folder) -> _Plan:
+    def _resync(
+        self, client: IMAPClient, state: mailboxes.MailboxState, folder: _Folder
+    ) -> _Plan:
         start = self.settings.start_from
         cutoff: date | None
         if start == "all":
@@ -573,8 +578,8 @@ class MailboxWatcher:
             "every message" if cutoff is None else f"messages since {cutoff.isoformat()}",
         )
         criteria: list[Any] = ["ALL"] if cutoff is None else ["SINCE", cutoff]
-        top = folder.uidnext - 1 if folder.uidnext is not None else 0
-        return _Plan("resync", [*criteria, *self._unmarked()], 0, top)
+        top = self._top_uid(client, folder)
+        return _Plan("resync", [*criteria, *self._unmarked()], 0, False, top)
 
     def _unmarked(self) -> list[Any]:
         # With a processed folder, the watched one holds only unprocessed mail anyway.
@@ -615,7 +620,7 @@ class MailboxWatcher:
                         "stored as" if r.created else "was already stored as", r.id,
                     )
                 self._mark(client, folder, done)
-                if plan.settle_at is None:
+                if plan.per_batch:
                     with self.db.session() as s:
                         mailboxes.save_position(
                             s, self._name, self.settings.folder,

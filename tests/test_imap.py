@@ -16,6 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -442,3 +443,43 @@ def test_one_replica_watches_a_mailbox_and_another_takes_over(
             server.append([make_email(i, "b") for i in range(3)])
             wait_for(lambda: count(db) == 6, 10, "6 stored emails")
     assert_each_once(db, 6)
+
+
+def test_start_from_since_takes_only_mail_from_that_date(
+    imap_server: ImapServer, sqlite_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """start_from: since:DATE takes in what arrived on or after DATE, leaves older mail
+    alone, says so once, and then watches for new mail as usual."""
+    caplog.set_level(logging.INFO, logger="daemon.imap")
+    with imap_server.session() as c:
+        for i in range(3):
+            c.append("INBOX", make_email(i, "old"), msg_time=datetime(2020, 5, 1, 12, tzinfo=UTC))
+        for i in range(2):
+            c.append("INBOX", make_email(i, "recent"), msg_time=datetime(2026, 2, 1, 12, tzinfo=UTC))
+    settings = imap_server.settings(start_from="since:2026-01-15", poll_interval="1s")
+    with watching(MailboxWatcher(settings, sqlite_db, backoff=FAST)):
+        wait_for(lambda: settled(sqlite_db), 10, "the first run")
+        imap_server.append([make_email(1, "new")])
+        wait_for(lambda: count(sqlite_db) == 3, 5, "3 stored emails")
+        time.sleep(1.5)  # a poll cycle
+    assert sorted(r[0] or "" for r in stored(sqlite_db)) == [
+        "<new-1@zillow.example>", "<recent-0@zillow.example>", "<recent-1@zillow.example>"
+    ]
+    assert len(imap_server.uids("INBOX")) == 3  # the old ones, left alone
+    assert caplog.text.count("first run") == 1
+    assert "start_from: since:2026-01-15: taking in the messages that arrived on or after" in caplog.text
+
+
+def test_start_from_all_on_an_empty_box_settles(
+    imap_server: ImapServer, sqlite_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """start_from: all with nothing in the box: the first run ends at once (logged once)
+    and later mail is taken in."""
+    caplog.set_level(logging.INFO, logger="daemon.imap")
+    settings = imap_server.settings(start_from="all", poll_interval="1s")
+    with watching(MailboxWatcher(settings, sqlite_db, backoff=FAST)):
+        wait_for(lambda: settled(sqlite_db), 10, "the first run")
+        imap_server.append([make_email(1)])
+        wait_for(lambda: count(sqlite_db) == 1, 5, "1 stored email")
+        time.sleep(1.2)
+    assert caplog.text.count("first run") == 1
