@@ -13,6 +13,7 @@ import random
 import signal
 import sqlite3
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -262,8 +263,11 @@ def test_sigkill_at_random_moments_makes_no_duplicate(
     for _ in range(3):
         target = progress() + rng.randint(5, 60)
         child = spawn_child(values, sqlite_url, log=tmp_path / "child.log")
-        wait_for(lambda t=target, c=child: progress() >= t or c.poll() is not None, 30,
-                 "the child to make progress", interval=0.002)
+
+        def reached(t: int = target, c: subprocess.Popen[bytes] = child) -> bool:
+            return progress() >= t or c.poll() is not None
+
+        wait_for(reached, 30, "the child to make progress", interval=0.002)
         child.kill()
         child.wait(10)
         unfinished += count(sqlite_db) < total
