@@ -38,8 +38,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import mailparser  # noqa: E402
 from imapservers import ImapServer, dovecot_binary, make_email, start_server  # noqa: E402
 
-from daemon.imap import MailboxWatcher, store_batch  # noqa: E402
-from daemon.inbox import headers_of  # noqa: E402
+from daemon.imap import MailboxWatcher  # noqa: E402
+from daemon.inbox import accept_many, headers_of  # noqa: E402
 from daemon.lead import RawEmail  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.inbound import Stored  # noqa: E402
@@ -63,7 +63,7 @@ class InboundProbe:
         self._cond = threading.Condition()
 
     def store(self, db: Database, raws: Sequence[RawEmail]) -> list[Stored]:
-        stored = store_batch(db, raws)
+        stored = accept_many(db, raws)
         now = time.perf_counter()
         with self._cond:
             for raw in raws:

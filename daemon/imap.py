@@ -48,14 +48,14 @@ from daemon import inbox
 from daemon.config import MailboxSettings
 from daemon.errors import LeadpipeError, MailboxError
 from daemon.lead import Origin, RawEmail
-from storage import inbound, mailboxes
+from storage import mailboxes
 from storage.db import Database
 from storage.inbound import Stored
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-#: stores one fetch batch and commits it; see ``store_batch``
+#: stores one fetch batch and commits it; see ``inbox.accept_many``
 StoreBatch = Callable[[Database, Sequence[RawEmail]], list[Stored]]
 #: called once per outage longer than ``alert_after``: (mailbox name, message)
 AlertHook = Callable[[str, str], None]
@@ -139,25 +139,6 @@ class _Plan:
     per_batch: bool
     #: a first run or resync: once all are done, the position is at least this UID
     settle_at: int | None = None
-
-
-def store_batch(db: Database, raws: Sequence[RawEmail]) -> list[Stored]:
-    """``inbox.accept`` for a whole fetch batch: the same store and dedup, one commit.
-
-    One transaction per batch instead of per email roughly halves the cost of taking in
-    a backlog; nothing is marked on the server before this returns, so a crash inside it
-    only means the batch is fetched again.
-    """
-    with db.session() as s:
-        return [inbound.store(s, raw, inbox.headers_of(_header_block(raw.data))) for raw in raws]
-
-
-def _header_block(data: bytes) -> bytes:
-    # The header parser would otherwise walk the whole body line by line.
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        end = data.find(b"\n\n")
-    return data if end < 0 else data[: end + 4]
 
 
 def connect(settings: MailboxSettings, *, ssl_context: ssl.SSLContext | None = None) -> IMAPClient:
@@ -350,7 +331,7 @@ def _close(client: IMAPClient) -> None:
 class MailboxWatcher:
     """Watches one mailbox folder; see the module docstring for the guarantees.
 
-    ``clock`` gives aware UTC datetimes; ``store`` commits a fetch batch (``store_batch``);
+    ``clock`` gives aware UTC datetimes; ``store`` commits a fetch batch (``inbox.accept_many``);
     ``on_alert(name, message)`` hears of long outages (the log always does);
     ``ssl_context`` replaces the system trust store (tests, private CAs);
     ``progress_bar`` forces the terminal progress bar on or off (default: when stderr
@@ -366,7 +347,7 @@ class MailboxWatcher:
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        store: StoreBatch = store_batch,
+        store: StoreBatch = inbox.accept_many,
         on_alert: AlertHook | None = None,
         progress_bar: bool | None = None,
         standby_poll: float = 5.0,

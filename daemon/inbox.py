@@ -14,7 +14,7 @@ import email.policy
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,8 +33,13 @@ def headers_of(data: bytes) -> inbound.InboundHeaders:
 
     Never raises: broken headers give ``None`` values.
     """
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        end = data.find(b"\n\n")
+    # Only the header block: the parser would otherwise walk the whole body line by line.
+    block = data[: end + 4] if 0 <= end < 256 * 1024 else data[: 256 * 1024]
     try:
-        msg = _HEADER_PARSER.parsebytes(data[:256 * 1024])
+        msg = _HEADER_PARSER.parsebytes(block)
         message_id = _header_text(msg.get("Message-ID"))
         subject = _header_text(msg.get("Subject"))
         sender = _header_text(msg.get("From"))
@@ -58,10 +63,20 @@ def _header_text(value: object) -> str | None:
     return decoded or None
 
 
+def accept_many(db: Database, raws: Sequence[RawEmail]) -> list[inbound.Stored]:
+    """Store each email (once) in one transaction and commit.
+
+    After this returns the emails cannot be lost, and only then may a source mark them
+    taken (move them on the IMAP server, move the file). One commit per batch instead of
+    per email roughly halves the cost of taking in a backlog.
+    """
+    with db.session() as s:
+        return [inbound.store(s, raw, headers_of(raw.data)) for raw in raws]
+
+
 def accept(db: Database, raw: RawEmail) -> inbound.Stored:
     """Store ``raw`` (once) and commit. After this returns, the email cannot be lost."""
-    with db.session() as s:
-        stored = inbound.store(s, raw, headers_of(raw.data))
+    stored = accept_many(db, [raw])[0]
     if stored.created:
         log.info("stored email #%s from %s (%d bytes)", stored.id, _where(raw), len(raw.data))
     else:

@@ -15,8 +15,8 @@ from typing import Any
 
 from daemon.config import Settings
 from daemon.errors import MailboxError, StorageError
-from daemon.imap import MailboxWatcher, store_batch
-from daemon.inbox import DirectoryInbox
+from daemon.imap import MailboxWatcher
+from daemon.inbox import DirectoryInbox, accept_many
 from daemon.lead import RawEmail
 from daemon.pipeline import Engine, Processed, Worker
 from storage import dead_letters, inbound, mailboxes
@@ -46,7 +46,7 @@ class Service:
         self.watchers = [MailboxWatcher(m, self.db, store=self._store_and_wake) for m in settings.mailboxes]
 
     def _store_and_wake(self, db: Database, raws: Sequence[RawEmail]) -> list[Stored]:
-        stored = store_batch(db, raws)
+        stored = accept_many(db, raws)
         self.wake.set()
         return stored
 

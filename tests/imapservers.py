@@ -547,11 +547,12 @@ def child_main(argv: list[str]) -> None:
     """Run a watcher with the settings and database in ``argv[0]`` (JSON).
 
     ``die_after``: the process SIGKILLs itself right after that many emails were
-    committed by ``store_batch`` — after "stored", before "marked on the server".
+    committed by ``inbox.accept_many`` — after "stored", before "marked on the server".
     """
     import logging
 
-    from daemon.imap import Backoff, MailboxWatcher, store_batch
+    from daemon.imap import Backoff, MailboxWatcher
+    from daemon.inbox import accept_many
     from storage.db import Database
 
     logging.basicConfig(level=logging.INFO, format="child %(levelname)s %(message)s")
@@ -561,7 +562,7 @@ def child_main(argv: list[str]) -> None:
 
     def store(db: Database, raws: Any) -> Any:
         nonlocal calls
-        stored = store_batch(db, raws)
+        stored = accept_many(db, raws)
         calls += len(raws)
         if die_after is not None and calls >= die_after:
             os.kill(os.getpid(), signal.SIGKILL)
