@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
+
 from daemon.config import Settings
 from daemon.errors import MailboxError, StorageError
 from daemon.imap import MailboxWatcher
@@ -44,6 +46,7 @@ class Service:
         self.worker = Worker(self.db, lambda: self.engine, on_processed=console)
         self.inbox = DirectoryInbox(settings.inbox_dir) if not settings.mailboxes else None
         self.watchers = [MailboxWatcher(m, self.db, store=self._store_and_wake) for m in settings.mailboxes]
+        self._threads: dict[str, threading.Thread] = {}
 
     def _store_and_wake(self, db: Database, raws: Sequence[RawEmail]) -> list[Stored]:
         stored = accept_many(db, raws)
@@ -72,12 +75,13 @@ class Service:
         where = self.inbox.root.resolve() if self.inbox else ", ".join(m.name for m in self.settings.mailboxes)
         log.info("leadpipe running: database %s, watching %s", self.db.describe(), where)
         interval = self.settings.poll_interval.total_seconds()
-        threads = [
-            threading.Thread(target=w.run, args=(self.stop,), name=f"mailbox-{w.settings.name}")
-            for w in self.watchers
-        ]
-        for t in threads:
-            t.start()
+        self._threads = {w.settings.name: self._start(w) for w in self.watchers}
+        scheduler = BackgroundScheduler(timezone=UTC)
+        # Periodic work runs beside the loop: a watcher that died or hangs while still
+        # looking alive is the classic silent failure of IMAP watchers.
+        scheduler.add_job(self.check_watchers, "interval", seconds=30, id="watchers",
+                          max_instances=1, coalesce=True)
+        scheduler.start()
         while not self.stop.is_set():
             try:
                 if self.inbox is not None:
@@ -90,9 +94,43 @@ class Service:
                 log.exception("the processing loop failed; retrying in %.0fs", interval)
             self.wake.wait(interval)
             self.wake.clear()
-        for t in threads:
+        scheduler.shutdown(wait=False)
+        for t in self._threads.values():
             t.join(timeout=8)
         log.info("leadpipe stopped")
+
+    def _start(self, watcher: MailboxWatcher) -> threading.Thread:
+        t = threading.Thread(target=watcher.run, args=(self.stop,), name=f"mailbox-{watcher.settings.name}")
+        t.start()
+        return t
+
+    def check_watchers(self) -> list[str]:
+        """Restart a watcher thread that died, and alert on a mailbox not reached for
+        longer than its ``alert_after`` that its watcher has not reported as down.
+        Returns the alerts it raised."""
+        alerts: list[str] = []
+        now = datetime.now(UTC)
+        with self.db.session() as s:
+            states = {(x.mailbox, x.folder): x for x in mailboxes.all_states(s)}
+        for w in self.watchers:
+            m = w.settings
+            thread = self._threads.get(m.name)
+            if thread is not None and not thread.is_alive() and not self.stop.is_set():
+                alerts.append(f"mailbox {m.name}: its watcher stopped unexpectedly; restarted")
+                self._threads[m.name] = self._start(w)
+            state = states.get((m.name, m.folder))
+            contact = state.last_contact_at if state else None
+            silent = contact is None or now - contact > m.alert_after
+            if silent and state is not None and state.down_since is None and state.alerted_at is None:
+                # The watcher reports the outages it sees itself; this is the one it cannot see.
+                since = "never" if contact is None else f"{int((now - contact).total_seconds())}s ago"
+                alerts.append(f"mailbox {m.name}: no contact with the server since {since} "
+                              f"(alert_after {m.alert_after}), and no error reported")
+                with self.db.session() as s:
+                    mailboxes.record_alert(s, m.name, m.folder, now)
+        for a in alerts:
+            log.error("ALERT %s", a)
+        return alerts
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
