@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,9 @@ from storage.db import Database
 from storage.inbound import Stored
 
 log = logging.getLogger(__name__)
+
+#: how long a stopping daemon waits for its watchers, in all
+_JOIN_WATCHERS = 8.0
 
 
 class Service:
@@ -95,12 +99,24 @@ class Service:
             self.wake.wait(interval)
             self.wake.clear()
         scheduler.shutdown(wait=False)
+        # One deadline for all watchers, inside the 10 s a container stop allows.
+        deadline = time.monotonic() + _JOIN_WATCHERS
         for t in self._threads.values():
-            t.join(timeout=8)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        late = [t.name for t in self._threads.values() if t.is_alive()]
+        if late:
+            log.warning("%s still busy (e.g. waiting for a silent server); exiting without them: "
+                        "what they stored is kept and the rest is fetched again on the next start",
+                        ", ".join(late))
         log.info("leadpipe stopped")
 
     def _start(self, watcher: MailboxWatcher) -> threading.Thread:
-        t = threading.Thread(target=watcher.run, args=(self.stop,), name=f"mailbox-{watcher.settings.name}")
+        # daemon=True: a watcher blocked in a network call (a server that accepted the
+        # connection but never answers holds it for the whole `timeout`) must not keep the
+        # process alive after SIGTERM. Leaving it mid-batch is safe: a batch is marked on
+        # the server only after it is committed, so the next start fetches it again.
+        t = threading.Thread(target=watcher.run, args=(self.stop,), name=f"mailbox-{watcher.settings.name}",
+                             daemon=True)
         t.start()
         return t
 
