@@ -34,7 +34,8 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 # markup=False: names, subjects, details and regexes are user text; a "[/urgent]" in a
 # subject must print as typed, not raise MarkupError. Styled lines escape what they embed.
-out = Console(highlight=False, soft_wrap=True, markup=False)
+# Piped output (logs, CI, `| less`) gets room for whole emails and phones, not 80 columns.
+out = Console(highlight=False, soft_wrap=True, markup=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, markup=False)
 
 
