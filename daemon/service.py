@@ -28,8 +28,10 @@ from storage.inbound import Stored
 
 log = logging.getLogger(__name__)
 
-#: how long a stopping daemon waits for its watchers, in all
-_JOIN_WATCHERS = 8.0
+#: how long after SIGTERM/SIGINT a stopping daemon waits for its watchers, in all: a
+#: watcher normally stops within half a second, and this leaves room inside the 10 s a
+#: container stop allows for the worker's batch in hand and the interpreter's exit
+_JOIN_WATCHERS = 5.0
 
 
 class Service:
@@ -44,6 +46,7 @@ class Service:
         for e in self.engine.rules.errors:
             log.error("rule file not loaded: %s", e)
         self.stop = threading.Event()
+        self._stop_requested: float | None = None  # time.monotonic() of the signal
         # Set when a source stored something, so the worker starts at once instead of
         # at its next poll.
         self.wake = threading.Event()
@@ -99,8 +102,9 @@ class Service:
             self.wake.wait(interval)
             self.wake.clear()
         scheduler.shutdown(wait=False)
-        # One deadline for all watchers, inside the 10 s a container stop allows.
-        deadline = time.monotonic() + _JOIN_WATCHERS
+        # One deadline for all watchers, counted from the signal: the worker may have
+        # spent some of the 10 s finishing its batch.
+        deadline = (self._stop_requested or time.monotonic()) + _JOIN_WATCHERS
         for t in self._threads.values():
             t.join(timeout=max(0.0, deadline - time.monotonic()))
         late = [t.name for t in self._threads.values() if t.is_alive()]
@@ -154,6 +158,8 @@ class Service:
 
         def handle(signum: int, _frame: Any) -> None:
             log.info("received %s; finishing the email in hand", signal.Signals(signum).name)
+            if self._stop_requested is None:
+                self._stop_requested = time.monotonic()
             self.stop.set()
             self.wake.set()
 
