@@ -145,12 +145,48 @@ class WebSettings(_Section):
 
 
 class AgentSettings(_Section):
+    """One agent leads can go to; ``weight`` gives extra round-robin turns."""
+
     name: str
     email: str | None = None
     slack_user_id: str | None = None
     crm_user_id: str | None = None
     active: bool = True
     weight: int = Field(1, ge=1, le=100)
+
+
+class RoutingSettings(_Section):
+    """How leads are given to agents (daemon/routing.py)."""
+
+    #: a lead whose phone or email matches a lead this recent keeps that lead's agent
+    repeat_window: timedelta = timedelta(days=30)
+    #: hot leads are offered in Slack for claiming; off (or Slack not configured): round robin
+    offer_hot_leads: bool = True
+    #: how often offers past their claim deadline are looked for
+    timeout_check_interval: timedelta = timedelta(seconds=5)
+
+    _durations = field_validator("repeat_window", "timeout_check_interval", mode="before")(
+        lambda v: parse_duration(v)
+    )
+
+
+class DeliverySettings(_Section):
+    """How the dispatcher retries outbox rows (daemon/dispatch.py)."""
+
+    #: attempts before a delivery is dead (an alert, and it waits for a retry by hand)
+    max_attempts: int = Field(8, ge=1, le=100)
+    #: the first retry waits up to this long; each further one up to twice as long
+    backoff_base: timedelta = timedelta(seconds=2)
+    #: no retry waits longer than this, unless the server's Retry-After says so
+    backoff_cap: timedelta = timedelta(minutes=10)
+    #: connect and read timeout of every outbound call
+    timeout: timedelta = timedelta(seconds=10)
+    #: a delivery in flight this long is taken to have died with its process, and retried
+    lease: timedelta = timedelta(seconds=60)
+
+    _durations = field_validator(
+        "backoff_base", "backoff_cap", "timeout", "lease", mode="before"
+    )(lambda v: parse_duration(v))
 
 
 class NotifierSettings(BaseModel):
@@ -180,6 +216,8 @@ class Settings(BaseSettings):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     agents: list[AgentSettings] = Field(default_factory=list)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     notifiers: list[NotifierSettings] = Field(default_factory=list)
 
     _durations = field_validator("regex_timeout", "poll_interval", mode="before")(
@@ -211,6 +249,17 @@ class Settings(BaseSettings):
                     f"`database_url_file`: cannot read {path}: {exc.strerror}"
                 ) from exc
         return data
+
+    @model_validator(mode="after")
+    def _agents_unique(self) -> Settings:
+        for key in ("name", "slack_user_id"):
+            seen: set[str] = set()
+            for a in self.agents:
+                value = getattr(a, key)
+                if value is not None and value in seen:
+                    raise ValueError(f"agents: two agents have {key} {value!r}; each must be unique")
+                seen.add(value)
+        return self
 
     @property
     def agents_by_name(self) -> dict[str, AgentSettings]:

@@ -42,11 +42,25 @@ class MailboxError(LeadpipeError):
 
 
 class DeliveryError(LeadpipeError):
-    """Raised by a notifier when an outbound call did not succeed."""
+    """Raised by a notifier when an outbound call did not succeed.
 
-    def __init__(self, message: str, *, retry_after: datetime | None = None):
+    ``retry_after`` is the earliest time the server will accept another try (its
+    ``Retry-After``); ``status_code`` and ``response`` (the first 2 KB of the answer)
+    go into the delivery log when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: datetime | None = None,
+        status_code: int | None = None,
+        response: str | None = None,
+    ):
         super().__init__(message)
         self.retry_after = retry_after
+        self.status_code = status_code
+        self.response = response
 
 
 class TransientDeliveryError(DeliveryError):

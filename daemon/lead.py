@@ -146,6 +146,11 @@ class StoredLead:
     claimed_by: str | None = None
     inbound_email_id: int | None = None
     created_at: datetime | None = None
+    assigned_at: datetime | None = None
+    offered_at: datetime | None = None
+    claim_deadline: datetime | None = None
+    claimed_at: datetime | None = None
+    repeat_of: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {"id": self.id, **self.lead.to_json()}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -26,6 +26,9 @@ from daemon.rules import Rule, RuleSet, load_rules
 from daemon.scoring import Scoring, load_scoring
 from storage import dead_letters, inbound, leads
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from daemon.assign import Router
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +194,13 @@ class Worker:
     """Runs the pipeline over pending stored emails and stores each outcome."""
 
     def __init__(self, db: Database, engine: Callable[[], Engine],
-                 on_processed: Callable[[Processed], None] | None = None):
+                 on_processed: Callable[[Processed], None] | None = None,
+                 router: Router | None = None):
         self.db = db
         self._engine = engine  # a callable, so reloaded rules take effect on the next email
         self.on_processed = on_processed
+        #: routes each new lead in the transaction that stores it; None: leads stay ``new``
+        self.router = router
 
     def run_pending(self, limit: int = 100) -> list[Processed]:
         """Process up to ``limit`` pending emails, oldest first."""
@@ -221,7 +227,7 @@ class Worker:
                 if raw is None:
                     return None
                 outcome = parse_email(raw.data, engine, received_at=raw.received_at)
-                result = store_outcome(s, inbound_id, raw, outcome)
+                result = store_outcome(s, inbound_id, raw, outcome, router=self.router)
         except OperationalError as exc:
             raise StorageError(f"cannot reach the database: {exc.orig or exc}") from exc
         except SQLAlchemyError as exc:  # isolation boundary: this email's outcome would not store
@@ -247,10 +253,18 @@ class Worker:
         return Processed(inbound_id, dead, dead_letter_id=dl_id)
 
 
-def store_outcome(s: Any, inbound_id: int, raw: RawEmail, outcome: ParseOutcome) -> Processed:
-    """Write the lead, dead letter or ignored mark for ``inbound_id`` in session ``s``."""
+def store_outcome(s: Any, inbound_id: int, raw: RawEmail, outcome: ParseOutcome,
+                  router: Router | None = None) -> Processed:
+    """Write the lead, dead letter or ignored mark for ``inbound_id`` in session ``s``.
+
+    With a ``router``, a lead is routed (its round-robin turn taken, its outbox rows
+    written) and a dead letter alerted in the same transaction: all of it commits with the
+    email marked done, or none of it does.
+    """
     if isinstance(outcome, Lead):
         lead_id = leads.insert(s, outcome, inbound_email_id=inbound_id)
+        if router is not None:
+            router.route(s, lead_id, outcome)
         inbound.mark(s, inbound_id, "done")
         return Processed(inbound_id, outcome, lead_id=lead_id)
     if isinstance(outcome, Ignored):
@@ -258,6 +272,8 @@ def store_outcome(s: Any, inbound_id: int, raw: RawEmail, outcome: ParseOutcome)
         return Processed(inbound_id, outcome)
     hint = outcome.rule.split(" v")[0] if outcome.rule else None
     dl_id = dead_letters.insert(s, outcome, inbound_email_id=inbound_id, source_hint=hint)
+    if router is not None:
+        router.dead_letter(s, dl_id, outcome)
     inbound.mark(s, inbound_id, "dead")
     return Processed(inbound_id, outcome, dead_letter_id=dl_id)
 
@@ -284,7 +300,8 @@ class Replayed:
     already_resolved: bool = False
 
 
-def replay(db: Database, engine: Engine, dead_letter_id: int) -> Replayed | None:
+def replay(db: Database, engine: Engine, dead_letter_id: int,
+           router: Router | None = None) -> Replayed | None:
     """Re-run one dead letter's email through the pipeline with today's rules.
 
     A lead resolves the dead letter and links it; a second replay finds the lead that
@@ -304,6 +321,8 @@ def replay(db: Database, engine: Engine, dead_letter_id: int) -> Replayed | None
         outcome = parse_email(raw.data, engine, received_at=raw.received_at)
         if isinstance(outcome, Lead):
             lead_id = leads.insert(s, outcome, inbound_email_id=stored.inbound_email_id)
+            if router is not None:
+                router.route(s, lead_id, outcome)
             inbound.mark(s, stored.inbound_email_id, "done")
             dead_letters.record_replay(s, dead_letter_id, resolved_lead_id=lead_id)
             log.info("dead letter #%s replayed → lead #%s", dead_letter_id, lead_id)

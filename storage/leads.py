@@ -117,5 +117,10 @@ def to_value(row: LeadRow) -> StoredLead:
         claimed_by=row.claimed_by,
         inbound_email_id=row.inbound_email_id,
         created_at=row.created_at,
+        assigned_at=row.assigned_at,
+        offered_at=row.offered_at,
+        claim_deadline=row.claim_deadline,
+        claimed_at=row.claimed_at,
+        repeat_of=row.repeat_of,
     )
 

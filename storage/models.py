@@ -96,6 +96,7 @@ class InboundEmail(Base):
 
 class LeadRow(Base):
     __tablename__ = "leads"
+    __table_args__ = (Index("ix_leads_status_claim_deadline", "status", "claim_deadline"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     inbound_email_id: Mapped[int | None] = mapped_column(
@@ -125,11 +126,19 @@ class LeadRow(Base):
     tier: Mapped[str] = mapped_column(String(10))
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
     score_breakdown: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
-    # new → assigned | offered (hot, waiting for a claim) | claimed | drip
+    # new (not routed) → assigned | offered (hot, waiting for a claim) → claimed | assigned
+    # (claim timed out), or drip (low tier), or unassigned (no active agent)
     status: Mapped[str] = mapped_column(String(16), default="new")
     agent: Mapped[str | None] = mapped_column(String(200))
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # routing (0002)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the earlier lead of the same person whose agent this repeat inquiry kept
+    repeat_of: Mapped[int | None] = mapped_column(Integer)
 
 
 class DeadLetterRow(Base):
@@ -191,6 +200,39 @@ class DeliveryAttemptRow(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     response: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class RoundRobinRow(Base):
+    """Where the round robin is up to: ``position`` counts the turns ever given.
+
+    Locked (``SELECT … FOR UPDATE``) and advanced in the transaction that assigns the lead,
+    so two workers never give the same turn, and a restart resumes where it left off.
+    """
+
+    __tablename__ = "round_robin"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_agent: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoutingEventRow(Base):
+    """The history of who got each lead: every assignment, offer, claim, timeout, repeat."""
+
+    __tablename__ = "routing_events"
+    __table_args__ = (Index("ix_routing_events_kind_created_at", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    # assigned | offered | claimed | claim_lost | timeout | repeat | drip | unassigned
+    kind: Mapped[str] = mapped_column(String(16))
+    agent: Mapped[str | None] = mapped_column(String(200))
+    slack_user_id: Mapped[str | None] = mapped_column(String(50))
+    #: the round-robin position taken (``round_robin.position`` before the turn)
+    turn: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class MailboxStateRow(Base):

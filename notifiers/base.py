@@ -1,0 +1,88 @@
+"""The notifier interface: one small class per outside system, chosen by name from config.
+
+A notifier performs one ``Action`` for one lead (or for no lead: an alert) and says how it
+went. It never sleeps and never retries by itself: retries are outbox rows, scheduled by
+the dispatcher (daemon/dispatch.py). Notifiers import only ``daemon.lead`` and
+``daemon.errors``, so they can be tested, and swapped, without the rest of leadpipe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Protocol
+
+from daemon.lead import StoredLead
+
+#: how much of a server's answer goes into the delivery log
+RESPONSE_LIMIT = 2048
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing to do, as its outbox row holds it.
+
+    ``name`` is the notifier's own action name (``claim_offer``, ``dm_agent``, …);
+    ``params`` is the row's payload; ``earlier`` holds what the same notifier's delivered
+    actions for the same lead returned, by action name (the Slack message a later update
+    edits, the CRM contact a later note attaches to).
+    """
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    idempotency_key: str = ""
+    attempt: int = 1
+    earlier: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt went: delivered, retry (no earlier than ``retry_at``), or failed for good.
+
+    ``result`` is kept on the outbox row (ids the other system gave back); ``response``
+    is the first 2 KB of its answer, for the delivery log.
+    """
+
+    kind: Literal["delivered", "retry", "failed"]
+    status_code: int | None = None
+    response: str | None = None
+    result: Mapping[str, Any] = field(default_factory=dict)
+    retry_at: datetime | None = None
+    error: str | None = None
+
+    @classmethod
+    def delivered(cls, *, status_code: int | None = None, response: str | None = None,
+                  result: Mapping[str, Any] | None = None) -> Outcome:
+        return cls("delivered", status_code, clip(response), dict(result or {}))
+
+    @classmethod
+    def retry(cls, error: str, *, retry_at: datetime | None = None,
+              status_code: int | None = None, response: str | None = None) -> Outcome:
+        return cls("retry", status_code, clip(response), {}, retry_at, error)
+
+    @classmethod
+    def failed(cls, error: str, *, status_code: int | None = None,
+               response: str | None = None) -> Outcome:
+        return cls("failed", status_code, clip(response), {}, None, error)
+
+
+def clip(text: str | None) -> str | None:
+    return None if text is None else text[:RESPONSE_LIMIT]
+
+
+class Notifier(Protocol):
+    """One outside system. ``deliver`` returns an ``Outcome`` or raises a ``DeliveryError``
+    (``TransientDeliveryError`` to be retried, ``PermanentDeliveryError`` for good); any
+    other exception is treated as transient by the dispatcher."""
+
+    name: ClassVar[str]
+    #: the action names ``deliver`` understands
+    actions: ClassVar[frozenset[str]]
+
+    @classmethod
+    def from_config(cls, options: Mapping[str, Any]) -> Notifier:
+        """Build it from its configuration keys; raises ``ConfigError`` for a bad one."""
+        ...
+
+    def deliver(self, lead: StoredLead | None, action: Action) -> Outcome: ...
