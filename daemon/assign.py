@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from daemon import routing
 from daemon.alerts import Alerts
+from daemon.config import Settings
 from daemon.lead import DeadLetter, Lead
 from daemon.routing import Decision, Roster
 from notifiers.slack import CLAIM_ACTION_ID, CLAIM_OFFER, CLAIM_TAKEN, CLAIM_UPDATE, DM_AGENT, Slack
@@ -74,8 +75,23 @@ class Router:
 
     # -- a new lead ------------------------------------------------------------------
 
-    def route(self, s: Session, lead_id: int, lead: Lead) -> Decision:
-        """Route the stored lead ``lead_id`` in session ``s`` (the one that stored it)."""
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings, *, alerts: Alerts | None,
+                      slack: bool, wake: Callable[[], None] | None = None) -> Router:
+        """The router the configuration describes; ``slack``: a Slack notifier exists."""
+        can_offer = bool(settings.routing.offer_hot_leads and slack
+                         and settings.slack.hot_leads_channel)
+        return cls(db, Roster.of(settings.agents), repeat_window=settings.routing.repeat_window,
+                   claim_timeout=settings.slack.claim_timeout, slack=slack, offer_hot=can_offer,
+                   alerts=alerts, wake=wake)
+
+    def route(self, s: Session, lead_id: int, lead: Lead) -> Decision | None:
+        """Route the stored lead ``lead_id`` in session ``s`` (the one that stored it).
+
+        ``None`` when no agent is configured at all: routing is off and the lead stays
+        ``new`` (the embedded default, where leadpipe only collects leads)."""
+        if not self.roster.agents:
+            return None
         now = self.clock()
         # The pointer lock first: it serialises routing, so a person's second inquiry
         # arriving on another worker sees the first one's agent.

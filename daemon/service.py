@@ -12,19 +12,26 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from daemon.alerts import Alerts
+from daemon.assign import Router
 from daemon.config import Settings
+from daemon.dispatch import Dispatcher, RetryPolicy, build_notifiers
 from daemon.errors import MailboxError, StorageError
 from daemon.imap import MailboxWatcher
 from daemon.inbox import DirectoryInbox, accept_many
 from daemon.lead import RawEmail
 from daemon.pipeline import Engine, Processed, Worker
-from storage import dead_letters, inbound, mailboxes
+from storage import dead_letters, inbound, mailboxes, outbox
 from storage.db import Database
 from storage.inbound import Stored
+
+if TYPE_CHECKING:
+    from daemon.socket_mode import SocketMode
+    from daemon.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +57,46 @@ class Service:
         # Set when a source stored something, so the worker starts at once instead of
         # at its next poll.
         self.wake = threading.Event()
-        self.worker = Worker(self.db, lambda: self.engine, on_processed=console)
+        # Set when an outbox row was written, so the dispatcher sends it at once.
+        self.deliver_wake = threading.Event()
+        self.notifiers = build_notifiers(settings)
+        slack_on = "slack" in self.notifiers
+        self.alerts = Alerts(self.db, to_slack=slack_on and bool(settings.slack.alerts_channel),
+                             wake=self.deliver_wake.set)
+        self.router = Router.from_settings(self.db, settings, alerts=self.alerts, slack=slack_on,
+                                           wake=self.deliver_wake.set)
+        d = settings.delivery
+        self.dispatcher = Dispatcher(
+            self.db, self.notifiers, alerts=self.alerts, lease=d.lease,
+            policy=RetryPolicy(max_attempts=d.max_attempts, base=d.backoff_base, cap=d.backoff_cap))
+        self._console = console
+        self.worker = Worker(self.db, lambda: self.engine, on_processed=self._processed,
+                             router=self.router)
         self.inbox = DirectoryInbox(settings.inbox_dir) if not settings.mailboxes else None
         self.watchers = [MailboxWatcher(m, self.db, store=self._store_and_wake) for m in settings.mailboxes]
         self._threads: dict[str, threading.Thread] = {}
+
+    def _processed(self, result: Processed) -> None:
+        # After the commit: the outbox rows it wrote are visible to the dispatcher now.
+        self.deliver_wake.set()
+        if self._console is not None:
+            self._console(result)
+
+    def alert(self, text: str, *, key: str | None = None) -> None:
+        """Tell people: logged, and posted to the Slack alerts channel through the outbox."""
+        self.alerts(text, key=key)
+
+    def expire_offers(self) -> None:
+        """The claim-timeout job: offers past their deadline fall back to round robin."""
+        try:
+            self.router.expire_offers()
+        except Exception as exc:  # isolation boundary: a scheduled job logs and alerts
+            log.exception("the claim-timeout job failed")
+            try:
+                self.alert(f"the claim-timeout job failed: {type(exc).__name__}: {exc}",
+                           key=f"claim_timeouts:{int(time.time() // 600)}")
+            except Exception:  # isolation boundary: the database itself may be what failed
+                log.exception("the alert about it failed too")
 
     def _store_and_wake(self, db: Database, raws: Sequence[RawEmail]) -> list[Stored]:
         stored = accept_many(db, raws)
@@ -74,6 +117,11 @@ class Service:
         results: list[Processed] = []
         while batch := self.worker.run_pending():
             results.extend(batch)
+        self.router.expire_offers()
+        sent = self.dispatcher.drain()
+        if sent:
+            log.info("%d deliveries attempted: %d delivered", len(sent),
+                     sum(1 for x in sent if x.fate == "delivered"))
         return results
 
     def run_forever(self) -> None:
@@ -88,7 +136,14 @@ class Service:
         # looking alive is the classic silent failure of IMAP watchers.
         scheduler.add_job(self.check_watchers, "interval", seconds=30, id="watchers",
                           max_instances=1, coalesce=True)
+        scheduler.add_job(self.expire_offers, "interval", id="claim_timeouts",
+                          seconds=self.settings.routing.timeout_check_interval.total_seconds(),
+                          max_instances=1, coalesce=True)
         scheduler.start()
+        slack_side = self._start_slack_side()
+        dispatcher = threading.Thread(target=self.dispatcher.run, args=(self.stop, self.deliver_wake),
+                                      name="dispatcher", daemon=True)
+        dispatcher.start()
         while not self.stop.is_set():
             try:
                 if self.inbox is not None:
@@ -102,6 +157,10 @@ class Service:
             self.wake.wait(interval)
             self.wake.clear()
         scheduler.shutdown(wait=False)
+        self.deliver_wake.set()
+        for part in slack_side:
+            part.stop()
+        dispatcher.join(timeout=2)
         # One deadline for all watchers, counted from the signal: the worker may have
         # spent some of the 10 s finishing its batch.
         deadline = (self._stop_requested or time.monotonic()) + _JOIN_WATCHERS
@@ -113,6 +172,33 @@ class Service:
                         "what they stored is kept and the rest is fetched again on the next start",
                         ", ".join(late))
         log.info("leadpipe stopped")
+
+    def _start_slack_side(self) -> list[WebServer | SocketMode]:
+        """The ways Claim clicks come back: the web server (``POST /slack/actions``, when
+        a signing secret is set) and Socket Mode (when an app-level token is set)."""
+        from daemon.socket_mode import SocketMode
+        from daemon.web import WebServer, make_app
+
+        parts: list[WebServer | SocketMode] = []
+        slack = self.settings.slack
+        web = self.settings.web
+        if web.enabled and slack.signing_secret:
+            parts.append(WebServer(make_app(self.router, slack.signing_secret),
+                                   web.host, web.port).start())
+        if slack.app_token:
+            socket_mode = SocketMode(self.router, app_token=slack.app_token, base_url=slack.base_url)
+            try:
+                socket_mode.start()
+                parts.append(socket_mode)
+            except Exception as exc:  # isolation boundary: the daemon runs on without it
+                self.alert(f"Slack Socket Mode could not connect: {exc}")
+        if self.router.offer_hot and not parts:
+            log.warning("hot leads are offered in Slack, but no click can come back: set "
+                        "slack.signing_secret (and web.enabled) or slack.app_token; until then "
+                        "every offer falls back to round robin after %s", slack.claim_timeout)
+        if not self.router.roster.agents:
+            log.warning("no agents configured: leads are stored but not routed")
+        return parts
 
     def _start(self, watcher: MailboxWatcher) -> threading.Thread:
         # daemon=True: a watcher blocked in a network call (a server that accepted the
@@ -149,7 +235,7 @@ class Service:
                 with self.db.session() as s:
                     mailboxes.record_alert(s, m.name, m.folder, now)
         for a in alerts:
-            log.error("ALERT %s", a)
+            self.alert(a)
         return alerts
 
     def _install_signals(self) -> None:
@@ -162,6 +248,7 @@ class Service:
                 self._stop_requested = time.monotonic()
             self.stop.set()
             self.wake.set()
+            self.deliver_wake.set()
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
@@ -178,11 +265,13 @@ def health(settings: Settings) -> dict[str, Any]:
             counts = inbound.count_by_status(s)
             open_dead = dead_letters.count_open(s)
             states = mailboxes.all_states(s)
+            deliveries = outbox.count_by_status(s)
         report.update(
             database=f"ok ({db.describe()})",
             emails=counts,
             pending=counts.get("pending", 0),
             open_dead_letters=open_dead,
+            deliveries=deliveries,
             healthy=True,
         )
         now = datetime.now(UTC)

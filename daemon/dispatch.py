@@ -1,0 +1,210 @@
+"""The dispatcher: sends due outbox rows through their notifiers, and schedules retries.
+
+Each pass leases due rows in a short transaction (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so replicas share the queue), calls each row's notifier with no database lock
+held, then records the attempt (time, status code, latency, the first 2 KB of the answer)
+and the row's fate in another short transaction:
+
+- delivered → ``delivered``, with what the notifier returned kept on the row;
+- transient failure → ``pending`` again at now + a backoff drawn with full jitter from
+  ``[0, min(cap, base · 2^(attempts-1))]`` — or exactly at the server's ``Retry-After``,
+  which wins;
+- permanent failure, or ``max_attempts`` reached → ``dead``, and an alert.
+
+Retries are rows, never sleeps: a dispatcher that restarts picks up what is due.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from daemon.alerts import Alerts
+from daemon.config import Settings
+from daemon.errors import DeliveryError, PermanentDeliveryError, StorageError
+from notifiers import Notifier, notifier_class
+from notifiers.base import Action, Outcome
+from notifiers.slack import ALERT, Slack
+from storage import leads, outbox
+from storage.db import Database
+from storage.outbox import Delivery
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What one pass did with one row: ``delivered``, ``retry`` or ``dead``."""
+
+    delivery_id: int
+    notifier: str
+    action: str
+    fate: str
+    attempt: int
+    next_attempt_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped; ``Retry-After`` wins."""
+
+    max_attempts: int = 8
+    base: timedelta = timedelta(seconds=2)
+    cap: timedelta = timedelta(minutes=10)
+
+    def next_attempt(self, attempts: int, now: datetime, retry_after: datetime | None,
+                     rng: random.Random) -> datetime:
+        if retry_after is not None:
+            return max(retry_after, now)
+        ceiling = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** max(0, attempts - 1))
+        return now + timedelta(seconds=rng.uniform(0, ceiling))
+
+
+def build_notifiers(settings: Settings) -> dict[str, Notifier]:
+    """The notifiers the configuration asks for, by name. Slack comes from the ``slack:``
+    section when it has a bot token; each ``notifiers:`` entry names its type. An unknown
+    type is a ``ConfigError`` listing the valid ones."""
+    timeout = settings.delivery.timeout.total_seconds()
+    built: dict[str, Notifier] = {}
+    if settings.slack.bot_token:
+        built[Slack.name] = Slack.from_config({**settings.slack.model_dump(), "timeout": timeout})
+    for entry in settings.notifiers:
+        cls = notifier_class(entry.type)
+        options = {**entry.model_dump(), "timeout": timeout}
+        built[cls.name] = cls.from_config(options)
+    return built
+
+
+class Dispatcher:
+    """Sends due outbox rows. ``notifiers`` maps a row's notifier name to the notifier."""
+
+    def __init__(
+        self,
+        db: Database,
+        notifiers: Mapping[str, Notifier],
+        *,
+        policy: RetryPolicy | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        alerts: Alerts | None = None,
+        clock: Callable[[], datetime] | None = None,
+        rng: random.Random | None = None,
+    ):
+        self.db = db
+        self.notifiers = dict(notifiers)
+        self.policy = policy or RetryPolicy()
+        self.lease = lease
+        self.alerts = alerts
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.rng = rng or random.Random()
+
+    def run_due(self, limit: int = 20) -> list[Sent]:
+        """One pass: lease up to ``limit`` due rows and attempt each once."""
+        now = self.clock()
+        try:
+            with self.db.session() as s:
+                due = outbox.claim_due(s, now=now, lease_until=now + self.lease, limit=limit,
+                                       notifiers=list(self.notifiers))
+        except OperationalError as exc:
+            raise StorageError(f"cannot reach the database: {exc.orig or exc}") from exc
+        return [self._send(d) for d in due]
+
+    def drain(self, limit: int = 1000) -> list[Sent]:
+        """Passes until nothing is due now (rows rescheduled later stay for later)."""
+        sent: list[Sent] = []
+        while len(sent) < limit and (batch := self.run_due()):
+            sent.extend(batch)
+        return sent
+
+    def run(self, stop: threading.Event, wake: threading.Event, idle: float = 1.0) -> None:
+        """Loop until ``stop``: a pass whenever ``wake`` is set, or every ``idle`` seconds."""
+        while not stop.is_set():
+            wake.clear()
+            try:
+                if self.run_due():
+                    continue
+            except StorageError as exc:
+                log.error("dispatcher: %s; retrying in %.0fs", exc, idle)
+            except Exception:  # isolation boundary: the dispatcher loop outlives any failure
+                log.exception("dispatcher pass failed; retrying in %.0fs", idle)
+            wake.wait(self._sleep(idle))
+
+    def _sleep(self, idle: float) -> float:
+        try:
+            with self.db.session() as s:
+                due = outbox.next_due(s)
+        except Exception:  # isolation boundary: a failed peek just means the usual idle wait
+            return idle
+        if due is None:
+            return idle
+        return min(idle, max(0.0, (due - self.clock()).total_seconds()))
+
+    # -- one row ---------------------------------------------------------------------
+
+    def _send(self, d: Delivery) -> Sent:
+        notifier = self.notifiers[d.notifier]
+        with self.db.session() as s:
+            lead = leads.get(s, d.lead_id) if d.lead_id is not None else None
+            earlier = outbox.earlier_results(s, d.lead_id, d.notifier)
+        action = Action(d.action, d.payload, d.idempotency_key, d.attempts, earlier)
+        started = time.perf_counter()
+        try:
+            outcome = notifier.deliver(lead, action)
+        except DeliveryError as exc:
+            outcome = _from_error(exc)
+        except Exception as exc:  # isolation boundary: one delivery's bug is its retry
+            log.exception("delivery #%s (%s %s) raised", d.id, d.notifier, d.action)
+            outcome = Outcome.retry(f"{type(exc).__name__}: {exc}")
+        latency_ms = (time.perf_counter() - started) * 1000
+        return self._record(d, outcome, latency_ms)
+
+    def _record(self, d: Delivery, outcome: Outcome, latency_ms: float) -> Sent:
+        now = self.clock()
+        fate: str = outcome.kind
+        next_at: datetime | None = None
+        if (fate == "retry" and d.attempts >= self.policy.max_attempts) or fate == "failed":
+            fate = "dead"
+        elif fate == "retry":
+            next_at = self.policy.next_attempt(d.attempts, now, outcome.retry_at, self.rng)
+        with self.db.session() as s:
+            outbox.record_attempt(s, d.id, at=now, outcome=fate, status_code=outcome.status_code,
+                                  latency_ms=latency_ms, response=outcome.response,
+                                  error=outcome.error)
+            current = outbox.finish(s, d.id, d.attempts, status=fate if fate != "retry" else "pending",
+                                    at=now, next_attempt_at=next_at, error=outcome.error,
+                                    result=outcome.result)
+            if fate == "dead" and current:
+                self._alert_dead(s, d, outcome)
+        if fate == "delivered":
+            log.info("delivery #%s %s %s (lead #%s) delivered in %.0f ms", d.id, d.notifier,
+                     d.action, d.lead_id, latency_ms)
+        else:
+            log.warning("delivery #%s %s %s (lead #%s) attempt %d: %s%s", d.id, d.notifier,
+                        d.action, d.lead_id, d.attempts, outcome.error,
+                        f"; next at {next_at:%H:%M:%S}" if next_at else "; dead")
+        return Sent(d.id, d.notifier, d.action, fate, d.attempts, next_at, outcome.error)
+
+    def _alert_dead(self, s: Any, d: Delivery, outcome: Outcome) -> None:
+        if self.alerts is None:
+            return
+        if d.notifier == Slack.name and d.action == ALERT:
+            log.error("an alert could not be posted to Slack either: %s", d.payload.get("text"))
+            return
+        lead = f" for lead #{d.lead_id}" if d.lead_id is not None else ""
+        self.alerts.within(s, f"Delivery #{d.id} ({d.notifier} {d.action}{lead}) is dead after "
+                              f"{d.attempts} attempts: {outcome.error}", key=f"dead_delivery:{d.id}:{d.attempts}")
+
+
+def _from_error(exc: DeliveryError) -> Outcome:
+    if isinstance(exc, PermanentDeliveryError):
+        return Outcome.failed(str(exc), status_code=exc.status_code, response=exc.response)
+    return Outcome.retry(str(exc), retry_at=exc.retry_after, status_code=exc.status_code,
+                         response=exc.response)

@@ -1,0 +1,162 @@
+"""The daemon's web endpoints: Slack interactivity (``POST /slack/actions``) and a health check.
+
+Slack signs every request: ``X-Slack-Signature = v0=HMAC_SHA256(signing_secret,
+"v0:{X-Slack-Request-Timestamp}:{raw body}")``. A request with a bad signature, a
+timestamp more than 5 minutes away, or a signature already seen (a replay) gets 401 and
+changes nothing. A good one is settled inline — the claim is one conditional UPDATE — and
+answered at once; the Slack messages it causes go through the outbox, so the answer comes
+well within Slack's 3 s.
+
+``WebServer`` runs uvicorn in a thread on a socket it binds itself (port 0 picks a free
+port, for tests), so a port already in use is an error at start, not a dead thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio.to_thread
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+from daemon.assign import Router
+from daemon.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Slack's own rule: requests older than this are refused
+MAX_AGE = 300.0
+
+
+class SignatureCheck:
+    """Verifies Slack request signatures and refuses replays within ``max_age``.
+
+    Signatures seen are kept in memory for ``max_age`` (a replay older than that fails the
+    timestamp check anyway). With several replicas behind one URL each keeps its own set.
+    """
+
+    def __init__(self, signing_secret: str, *, max_age: float = MAX_AGE,
+                 clock: Callable[[], float] = time.time):
+        self._secret = signing_secret.encode()
+        self.max_age = max_age
+        self.clock = clock
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def sign(self, timestamp: str, body: bytes) -> str:
+        base = b"v0:" + timestamp.encode() + b":" + body
+        return "v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest()
+
+    def problem(self, timestamp: str | None, signature: str | None, body: bytes) -> str | None:
+        """Why the request must be refused, or ``None`` when it is genuine and new."""
+        if not timestamp or not signature:
+            return "missing signature headers"
+        try:
+            ts = float(timestamp)
+        except ValueError:
+            return "bad timestamp"
+        now = self.clock()
+        if abs(now - ts) > self.max_age:
+            return "stale timestamp"
+        if not hmac.compare_digest(self.sign(timestamp, body), signature):
+            return "bad signature"
+        with self._lock:
+            for sig, seen_at in list(self._seen.items()):
+                if now - seen_at > self.max_age:
+                    del self._seen[sig]
+            if signature in self._seen:
+                return "replayed request"
+            self._seen[signature] = now
+        return None
+
+
+def make_app(router: Router, signing_secret: str, *,
+             clock: Callable[[], float] = time.time) -> FastAPI:
+    """The FastAPI app: ``POST /slack/actions`` and ``GET /healthz``."""
+    app = FastAPI(title="leadpipe", docs_url=None, redoc_url=None, openapi_url=None)
+    check = SignatureCheck(signing_secret, clock=clock)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/slack/actions")
+    async def slack_actions(request: Request) -> Response:
+        body = await request.body()
+        why = check.problem(request.headers.get("x-slack-request-timestamp"),
+                            request.headers.get("x-slack-signature"), body)
+        if why is not None:
+            log.warning("refused a request to /slack/actions: %s", why)
+            return Response(status_code=401, content=why)
+        payload = _payload(body)
+        if payload is None:
+            return Response(status_code=400, content="no payload")
+        # The claim is a short database transaction; run it off the event loop.
+        await anyio.to_thread.run_sync(router.handle_interaction, payload)
+        return Response(status_code=200)
+
+    return app
+
+
+def _payload(body: bytes) -> dict[str, Any] | None:
+    form = parse_qs(body.decode("utf-8", "replace"))
+    values = form.get("payload")
+    if not values:
+        return None
+    raw = values[0]
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class WebServer:
+    """uvicorn serving ``app`` in a daemon thread. ``port`` is the one actually bound."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 8080):
+        self.host = host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._sock.bind((host, port))
+        except OSError as exc:
+            self._sock.close()
+            raise ConfigError(f"web: cannot listen on {host}:{port}: {exc.strerror} "
+                              "(set web.port, or web.enabled: false)") from exc
+        self._sock.listen(128)
+        self.port: int = self._sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name="web", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> WebServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError(f"web: the server on {self.url} did not start")
+            time.sleep(0.01)
+        log.info("web server listening on %s (Slack interactivity: %s/slack/actions)",
+                 self.url, self.url)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        self._sock.close()

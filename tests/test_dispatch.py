@@ -1,0 +1,168 @@
+"""The dispatcher (daemon/dispatch.py) against a local server speaking Slack's Web API.
+
+When these fail, a Slack outage loses a claim message or posts it twice, a 429 is retried
+before Slack allows, a broken delivery is retried forever instead of alerting, or the
+delivery log cannot say what happened.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from routingkit import START, Clock, add_lead, make_dispatcher, make_lead, make_router
+from slackserver import SlackServer
+
+from daemon.config import Settings
+from daemon.dispatch import RetryPolicy, build_notifiers
+from daemon.errors import ConfigError
+from storage import outbox
+from storage.db import Database
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackServer]:
+    with SlackServer() as server:
+        yield server
+
+
+def test_429_then_500_then_200_posts_exactly_one_message(db: Database, slack: SlackServer):
+    clock = Clock()
+    router = make_router(db, clock=clock)
+    dispatcher = make_dispatcher(db, slack.base_url, clock=clock)
+    lead_id = add_lead(db, router, make_lead(1, "hot"))
+    slack.fail_next("chat.postMessage", 429, retry_after=30)
+    slack.fail_next("chat.postMessage", 500)
+
+    (first,) = dispatcher.run_due()
+    assert first.fate == "retry" and first.next_attempt_at == clock() + timedelta(seconds=30)
+    assert dispatcher.run_due() == []  # Retry-After wins: nothing before 30 s
+    clock.advance(seconds=29)
+    assert dispatcher.run_due() == []
+    clock.advance(seconds=1)
+    (second,) = dispatcher.run_due()
+    assert second.fate == "retry" and second.attempt == 2
+    clock.advance(minutes=10)
+    (third,) = dispatcher.run_due()
+    assert third.fate == "delivered" and third.attempt == 3
+    clock.advance(hours=1)
+    assert dispatcher.run_due() == []
+
+    assert [c.status for c in slack.calls] == [429, 500, 200]
+    (posted,) = slack.named("chat.postMessage")
+    assert posted.body["channel"] == "C0HOT"
+    with db.session() as s:
+        (row,) = outbox.listing(s, lead_id=lead_id)
+        log = outbox.attempts(s, row.id)
+    assert (row.status, row.attempts, row.result) == (
+        "delivered", 3, {"channel": "C0HOT", "ts": "1700000003.000100"})
+    assert [(a.outcome, a.status_code) for a in log] == [("retry", 429), ("retry", 500), ("delivered", 200)]
+    assert all(a.latency_ms is not None and a.latency_ms >= 0 for a in log)
+    assert '"ratelimited"' in (log[0].response or "") and len(log[2].response or "") <= 2048
+
+
+def test_a_restart_never_posts_a_claim_message_twice(db: Database, slack: SlackServer):
+    router = make_router(db)
+    lead_id = add_lead(db, router, make_lead(1, "hot"))
+    make_dispatcher(db, slack.base_url).drain()
+    # a new process: the lead routed again (a re-run) and a fresh dispatcher
+    with db.session() as s:
+        from storage import leads
+
+        router.route(s, lead_id, leads.get(s, lead_id).lead)  # type: ignore[union-attr]
+    make_dispatcher(db, slack.base_url).drain()
+    assert len(slack.named("chat.postMessage")) == 1
+
+
+def test_a_delivery_in_flight_when_its_process_died_is_retried_after_its_lease(db: Database, slack: SlackServer):
+    clock = Clock()
+    router = make_router(db, clock=clock)
+    add_lead(db, router, make_lead(1, "hot"))
+    with db.session() as s:  # a dispatcher leases the row, then dies before sending
+        (_leased,) = outbox.claim_due(s, now=clock(), lease_until=clock() + timedelta(seconds=60))
+    dispatcher = make_dispatcher(db, slack.base_url, clock=clock)
+    assert dispatcher.run_due() == []
+    clock.advance(seconds=61)
+    (sent,) = dispatcher.run_due()
+    assert sent.fate == "delivered" and sent.attempt == 2
+    assert len(slack.named("chat.postMessage")) == 1
+
+
+def test_a_permanent_error_is_dead_at_once_and_alerted(db: Database, slack: SlackServer):
+    router = make_router(db)
+    lead_id = add_lead(db, router, make_lead(1, "hot"))
+    slack.fail_next("chat.postMessage", 200, error="channel_not_found")
+    dispatcher = make_dispatcher(db, slack.base_url)
+    (sent,) = dispatcher.run_due()
+    assert sent.fate == "dead" and "channel_not_found" in (sent.error or "")
+    (alert_sent,) = dispatcher.run_due()  # the alert itself goes out through the outbox
+    assert alert_sent.action == "alert" and alert_sent.fate == "delivered"
+    (alert,) = slack.named("chat.postMessage")
+    assert alert.body["channel"] == "C0ALERTS"
+    assert f"claim_offer for lead #{lead_id}) is dead" in alert.body["text"]
+
+
+def test_after_max_attempts_a_delivery_is_dead_and_retry_brings_it_back(db: Database, slack: SlackServer):
+    clock = Clock()
+    router = make_router(db, clock=clock)
+    lead_id = add_lead(db, router, make_lead(1))  # a DM: conversations.open then chat.postMessage
+    dispatcher = make_dispatcher(db, slack.base_url, clock=clock, max_attempts=3)
+    for _ in range(3):
+        slack.fail_next("conversations.open", 503)
+    fates = []
+    for _ in range(3):
+        fates += [s.fate for s in dispatcher.run_due() if s.action == "dm_agent"]
+        clock.advance(minutes=11)
+    assert fates == ["retry", "retry", "dead"]
+    with db.session() as s:
+        (dm,) = outbox.listing(s, lead_id=lead_id)
+        assert dm.status == "dead"
+        assert outbox.retry(s, None, at=clock(), dead=True) == 1
+    assert [s.fate for s in dispatcher.drain() if s.action == "dm_agent"] == ["delivered"]
+    (opened,) = slack.named("conversations.open")
+    assert opened.body["users"] == "U0ANA"
+    dm_post = next(c for c in slack.named("chat.postMessage") if c.body["channel"] == "DU0ANA")
+    assert "+13055550001" in dm_post.body["text"] and "dana1@example.com" in dm_post.body["text"]
+
+
+def test_a_timeout_or_a_refused_connection_is_retried(db: Database):
+    clock = Clock()
+    router = make_router(db, clock=clock)
+    add_lead(db, router, make_lead(1, "hot"))
+    with SlackServer() as gone:
+        url = gone.base_url  # a port nobody listens on once this server stops
+    (sent,) = make_dispatcher(db, url, clock=clock).run_due()
+    assert sent.fate == "retry" and sent.error and "slack" in sent.error
+
+
+def test_an_html_error_page_is_a_transient_failure(db: Database, slack: SlackServer):
+    router = make_router(db)
+    add_lead(db, router, make_lead(1, "hot"))
+    slack.fail_next("chat.postMessage", 502, html=True)
+    (sent,) = make_dispatcher(db, slack.base_url).run_due()
+    assert sent.fate == "retry"
+
+
+def test_backoff_is_exponential_with_full_jitter_and_capped():
+    policy = RetryPolicy(max_attempts=20, base=timedelta(seconds=2), cap=timedelta(minutes=10))
+    rng = random.Random(7)
+    for attempts, ceiling in ((1, 2), (2, 4), (3, 8), (10, 600), (19, 600)):
+        waits = [(policy.next_attempt(attempts, START, None, rng) - START).total_seconds()
+                 for _ in range(200)]
+        assert min(waits) >= 0 and max(waits) <= ceiling
+        assert max(waits) > ceiling * 0.8  # full jitter spans the whole range
+    later = START + timedelta(hours=2)
+    assert policy.next_attempt(1, START, later, rng) == later  # Retry-After wins over the cap
+
+
+def test_an_unknown_notifier_type_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="unknown type 'salesforce'; valid types: slack"):
+        build_notifiers(Settings(notifiers=[{"type": "salesforce"}]))
+
+
+def test_slack_is_built_from_its_section_when_it_has_a_token():
+    assert build_notifiers(Settings()) == {}
+    built = build_notifiers(Settings(slack={"bot_token": "xoxb-1", "base_url": "http://127.0.0.1:9/api"}))
+    assert list(built) == ["slack"]
