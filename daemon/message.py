@@ -14,6 +14,7 @@ import functools
 import re
 from datetime import datetime
 from email.message import EmailMessage
+from html import unescape as _unescape
 from typing import Any
 
 import mailparser
@@ -33,6 +34,8 @@ _FORWARD = re.compile(
 )
 _FORWARD_HEADER = re.compile(r"^(From|Sent|Date|To|Cc|Subject|Reply-To):\s*(.*)$", re.IGNORECASE)
 _SPACES = re.compile(r"[ \f\v\u00a0\u200b\u2007\u202f]+")
+_META = re.compile(r"<meta\b([^>]{0,2000})>", re.IGNORECASE)
+_ATTR = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 
 
 class UnreadableEmail(Exception):
@@ -229,6 +232,22 @@ class Message:
             return Message(msg.as_bytes())
         except (UnreadableEmail, ValueError):
             return None
+
+    @functools.cached_property
+    def lead_meta(self) -> dict[str, str]:
+        """The leadmetadata.org tags anywhere in the HTML part (``<meta name="lead_email"
+        content="…">``, also inside ``<body>``), by name without the ``lead_`` prefix:
+        ``{"email": "…", "phone": "…"}``. The first tag of a name counts."""
+        if "lead_" not in self.html:
+            return {}
+        found: dict[str, str] = {}
+        for tag in _META.finditer(self.html[:MAX_HTML]):
+            attrs = {m[1].lower(): _unescape(m[2] or m[3] or m[4] or "") for m in _ATTR.finditer(tag[1])}
+            name = attrs.get("name", "").strip().lower()
+            content = " ".join(attrs.get("content", "").split())
+            if name.startswith("lead_") and content and name[5:] not in found:
+                found[name[5:]] = content
+        return found
 
     def is_empty(self) -> bool:
         return not self.text.strip() and not self.html.strip()

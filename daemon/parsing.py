@@ -17,6 +17,7 @@ import regex
 from daemon import rules as rules_mod
 from daemon.message import Message
 from daemon.rules import Extractor, Rule, RuleSet, compile_pattern
+from daemon.vocabulary import VOCABULARY_FIELDS, Vocabulary, bare_values_near, has_shape, labelled
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +110,51 @@ def matches(rule: Rule, msg: Message, timeout: float = 1.0) -> bool:
     return not (m.body and not any(ctx.search(p, msg.text) or ctx.search(p, msg.html_text) for p in m.body))
 
 
-def extract(msg: Message, rule: Rule, timeout: float = 1.0) -> Extraction:
+@dataclass(frozen=True)
+class NearMatch:
+    """A rule whose sender and one other kind of evidence match, but not the third: its
+    provider may have changed the template (``warning`` says what no longer matches)."""
+
+    rule: Rule
+    warning: str
+
+
+def near_matches(msg: Message, ruleset: RuleSet, timeout: float = 1.0) -> Iterable[NearMatch]:
+    """Rules with ``from``, ``subject`` and ``body`` whose sender matches and exactly one of
+    subject and body does not, most specific first. Tried only when no rule matches."""
+    for rule in ruleset:
+        m = rule.match
+        if not (m.from_ and m.subject and m.body) or not rule.sender_matches(msg.from_address or ""):
+            continue
+        ctx = _Context(msg, timeout, rule.name)
+        subject_ok = any(ctx.search(p, msg.subject or "") for p in m.subject)
+        body_ok = any(ctx.search(p, msg.text) or ctx.search(p, msg.html_text) for p in m.body)
+        if subject_ok == body_ok:
+            continue
+        if subject_ok:
+            what = f"no body pattern ({_patterns(m.body)}) is in the email"
+        else:
+            what = f"no subject pattern ({_patterns(m.subject)}) matches {msg.subject or ''!r}"
+        kept = "subject" if subject_ok else "body"
+        yield NearMatch(rule, f"{rule.name}: matched on sender and {kept} only; {what} {_DRIFT}")
+
+
+def _patterns(patterns: list[str]) -> str:
+    return ", ".join(f"'{p}'" for p in patterns)
+
+
+def extract(msg: Message, rule: Rule, timeout: float = 1.0, *,
+            labels: Vocabulary | None = None, region: str = "US") -> Extraction:
     """Run every field's extractors in order; the first value found wins.
 
-    Raises ``RuleTimeout`` when a pattern runs too long.
+    A field the rule's extractors miss is then taken from the email's lead metadata tags
+    (``<meta name="lead_phone">``), and, with a label vocabulary, from a synonym of its
+    label or a bare phone/email line near the lead's name, with a drift warning (see
+    ``daemon.vocabulary``). Raises ``RuleTimeout`` when a pattern runs too long.
     """
     ctx = _Context(msg, timeout, rule.name)
     found: dict[str, str] = {}
-    missing: list[FieldTrace] = []
+    missing: dict[str, FieldTrace] = {}
     for name, extractors in rule.fields.items():
         value = None
         for ex in extractors:
@@ -124,12 +162,84 @@ def extract(msg: Message, rule: Rule, timeout: float = 1.0) -> Extraction:
             if value is not None:
                 break
         if value is None:
-            missing.append(FieldTrace(name, tuple(ex.describe() for ex in extractors)))
+            missing[name] = FieldTrace(name, tuple(ex.describe() for ex in extractors))
         else:
             found[name] = value
     for name, constant in rule.constants.items():
         found.setdefault(name, constant)
-    return Extraction(rule=rule, fields=found, missing=tuple(missing))
+    _fill_from_meta(msg, found)
+    warnings: list[str] = []
+    if labels:
+        warnings = _fill_by_vocabulary(ctx, rule, labels, found, region)
+    return Extraction(rule=rule, fields=found,
+                      missing=tuple(t for n, t in missing.items() if n not in found),
+                      warnings=tuple(warnings))
+
+
+#: leadmetadata.org tag names (without ``lead_``) and the fields they fill.
+META_FIELDS = {"name": "full_name", "email": "email", "phone": "phone", "property_address": "address",
+               "mls": "mls_id", "message": "message", "type": "intent"}
+_NAMES = ("full_name", "first_name", "last_name")
+_DRIFT = "(template drift?)"
+
+
+def _fill_from_meta(msg: Message, found: dict[str, str]) -> None:
+    """Lead metadata tags fill what the rule did not find (they are the portal's own
+    statement of the lead, so no warning)."""
+    for tag, value in msg.lead_meta.items():
+        name = META_FIELDS.get(tag)
+        if name is None or name in found:
+            continue
+        if name == "full_name" and any(n in found for n in _NAMES):
+            continue
+        found[name] = value
+
+
+def _fill_by_vocabulary(ctx: _Context, rule: Rule, labels: Vocabulary, found: dict[str, str],
+                        region: str) -> list[str]:
+    """Fields the rule asks for but did not find, taken from a synonym of their label or
+    (phone, email) from a bare line near the name; each with a warning. Only values with
+    the field's shape are kept: a field that cannot be trusted stays empty."""
+    warnings: list[str] = []
+    for name, extractors in rule.fields.items():
+        if name in found or name not in VOCABULARY_FIELDS:
+            continue
+        if name == "full_name" and ("first_name" in found or "last_name" in found):
+            continue
+        if name in ("first_name", "last_name") and "full_name" in found:
+            continue
+        template = next((ex for ex in extractors if ex.label is not None), _PLAIN)
+        for hit in labelled(ctx.msg.lines, labels, name, count=template.lines, join=template.join):
+            value = apply_filters(hit.value, template, ctx)
+            if value is not None and has_shape(name, value, region):
+                found[name] = value
+                warnings.append(f"{rule.name}: field `{name}` found under label '{hit.label}' "
+                                f"instead of {_expected(extractors)} {_DRIFT}")
+                break
+    anchor = found.get("full_name") or found.get("first_name")
+    for name in ("phone", "email"):
+        if name in found or name not in rule.fields or not anchor:
+            continue
+        exclude = frozenset(a for a in (ctx.msg.from_address, ctx.msg.to) if a)
+        values = bare_values_near(ctx.msg.lines, anchor, name, region=region, exclude=exclude)
+        if len(values) == 1:  # two candidates: no way to tell which is the lead's
+            found[name] = values[0]
+            warnings.append(f"{rule.name}: field `{name}` found on an unlabelled line near the name "
+                            f"instead of {_expected(rule.fields[name])} {_DRIFT}")
+    return warnings
+
+
+_PLAIN = Extractor(label=["-"])
+
+
+def _expected(extractors: list[Extractor]) -> str:
+    labels = [lbl for ex in extractors if ex.label for lbl in ex.label]
+    return ", ".join(labels) if labels else "; ".join(ex.describe() for ex in extractors)
+
+
+def is_drift_warning(warning: str) -> bool:
+    """Whether a lead warning says a rule no longer fits its provider's template."""
+    return warning.endswith(_DRIFT)
 
 
 def run_extractor(ex: Extractor, ctx: _Context) -> str | None:

@@ -8,9 +8,10 @@ any point leaves the email pending and it is simply processed again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,12 +19,21 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from daemon import normalize
-from daemon.errors import StorageError
+from daemon.errors import RuleError, StorageError
+from daemon.generic import extract_generic
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, ParseOutcome, RawEmail
 from daemon.message import Message, UnreadableEmail
-from daemon.parsing import Extraction, RuleTimeout, extract, find_rule, timeout_seconds
-from daemon.rules import Rule, RuleSet, load_rules
+from daemon.parsing import (
+    Extraction,
+    RuleTimeout,
+    extract,
+    find_rule,
+    near_matches,
+    timeout_seconds,
+)
+from daemon.rules import LABELS_FILE, Rule, RuleSet, load_rules
 from daemon.scoring import Scoring, load_scoring
+from daemon.vocabulary import Vocabulary, load_vocabulary
 from storage import dead_letters, inbound, leads
 from storage.db import Database
 
@@ -35,23 +45,34 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Engine:
-    """Everything ``parse_email`` needs: the rules, the scoring, and two settings."""
+    """Everything ``parse_email`` needs: the rules, the scoring, the label vocabulary and
+    two settings."""
 
     rules: RuleSet
     scoring: Scoring
     region: str = "US"
     regex_timeout: timedelta = timedelta(seconds=1)
+    labels: Vocabulary = field(default_factory=Vocabulary)
 
     @classmethod
     def load(cls, rules_dir: Path, *, region: str = "US",
              regex_timeout: timedelta = timedelta(seconds=1)) -> Engine:
-        """Load rules and scoring from ``rules_dir``. Broken rule files are in
-        ``rules.errors``; a broken scoring file raises ``RuleError``."""
+        """Load rules, scoring and the label vocabulary from ``rules_dir``. Broken rule
+        files and a broken ``labels.yaml`` are in ``rules.errors`` (without the vocabulary,
+        drift tolerance and the generic rule are off); a broken scoring file raises
+        ``RuleError``."""
+        rules = load_rules(rules_dir)
+        try:
+            labels = load_vocabulary(Path(rules_dir) / LABELS_FILE)
+        except RuleError as exc:
+            labels = Vocabulary()
+            rules = dataclasses.replace(rules, errors=(*rules.errors, exc, *exc.also))
         return cls(
-            rules=load_rules(rules_dir),
+            rules=rules,
             scoring=load_scoring(Path(rules_dir) / "scoring.yaml"),
             region=region,
             regex_timeout=regex_timeout,
+            labels=labels,
         )
 
 
@@ -73,16 +94,21 @@ def _parse(data: bytes, engine: Engine, received_at: Any) -> ParseOutcome:
         return DeadLetter(DeadLetterReason.UNREADABLE_EMAIL, f"the email cannot be read: {exc}")
     timeout = timeout_seconds(engine.regex_timeout)
     outer = msg
+    originals = [msg]  # the email, then the originals it forwards
     try:
         rule = find_rule(msg, engine.rules, timeout)
         if rule is None:
             # A brokerage forwarding "as attachment": the lead is the attached original.
-            forwarded = [*msg.attached_messages(), msg.inline_forward()]
-            for inner in (m for m in forwarded if m is not None):
+            originals += [m for m in (*msg.attached_messages(), msg.inline_forward()) if m is not None]
+            for inner in originals[1:]:
                 rule = find_rule(inner, engine.rules, timeout)
                 if rule is not None:
                     msg = inner
                     break
+        if rule is None:
+            salvaged = _near_match(originals, engine, outer, received_at)
+            if salvaged is not None:
+                return salvaged
     except RuleTimeout as exc:
         return DeadLetter(DeadLetterReason.RULE_TIMEOUT, str(exc), rule=exc.rule)
     if rule is None:
@@ -91,6 +117,9 @@ def _parse(data: bytes, engine: Engine, received_at: Any) -> ParseOutcome:
             return Ignored(ignored)
         if msg.is_empty():
             return DeadLetter(DeadLetterReason.EMPTY_BODY, "the email has no text and no rule recognises its sender")
+        generic = _generic(originals, engine, outer, received_at)
+        if generic is not None:
+            return generic
         sender = msg.from_address or "no sender"
         return DeadLetter(
             DeadLetterReason.NO_MATCHING_RULE,
@@ -98,9 +127,16 @@ def _parse(data: bytes, engine: Engine, received_at: Any) -> ParseOutcome:
             f"{len(engine.rules.rules)} rules tried",
         )
     try:
-        found = extract(msg, rule, timeout)
+        found = extract(msg, rule, timeout, labels=engine.labels, region=engine.region)
     except RuleTimeout as exc:
         return DeadLetter(DeadLetterReason.RULE_TIMEOUT, str(exc), rule=rule.name)
+    return _finish(found, msg, outer, engine, received_at)
+
+
+def _finish(found: Extraction, msg: Message, outer: Message, engine: Engine, received_at: Any,
+            ) -> Lead | DeadLetter:
+    """Normalize what a rule found, check its required fields, and score the lead."""
+    rule = found.rule
     lead = normalize.normalize_fields(
         found.fields,
         source=rule.source,
@@ -115,6 +151,33 @@ def _parse(data: bytes, engine: Engine, received_at: Any) -> ParseOutcome:
     if problem is not None:
         return problem
     return engine.scoring.score(lead)
+
+
+def _near_match(originals: list[Message], engine: Engine, outer: Message, received_at: Any) -> Lead | None:
+    """The lead of a rule that matches on sender and subject but not body (or sender and
+    body but not subject), if it extracts every required field: the provider probably
+    changed its template. Anything less is not trusted. Raises ``RuleTimeout``."""
+    timeout = timeout_seconds(engine.regex_timeout)
+    for msg in originals:
+        for near in near_matches(msg, engine.rules, timeout):
+            found = extract(msg, near.rule, timeout, labels=engine.labels, region=engine.region)
+            found = dataclasses.replace(found, warnings=(near.warning, *found.warnings))
+            outcome = _finish(found, msg, outer, engine, received_at)
+            if isinstance(outcome, Lead):
+                return outcome
+    return None
+
+
+def _generic(originals: list[Message], engine: Engine, outer: Message, received_at: Any) -> Lead | None:
+    """The generic rule's lead (source ``unknown``) when a labelled name and a labelled
+    phone or email are found, trying a forwarded original before the email around it."""
+    if not engine.labels:
+        return None
+    for msg in [*originals[1:], originals[0]]:
+        outcome = _finish(extract_generic(msg, engine.labels, engine.region), msg, outer, engine, received_at)
+        if isinstance(outcome, Lead):
+            return outcome
+    return None
 
 
 def _value(lead: Lead, name: str) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,7 +33,8 @@ from daemon.errors import RuleError
 log = logging.getLogger(__name__)
 
 #: Files in the rules directory that are not source rules.
-RESERVED_FILES = frozenset({"scoring.yaml", "labels.yaml"})
+SCORING_FILE, LABELS_FILE = "scoring.yaml", "labels.yaml"
+RESERVED_FILES = frozenset({SCORING_FILE, LABELS_FILE})
 
 #: Lead fields a rule may extract. Property fields are flat (``address``, ``city``…).
 FieldName = Literal[
@@ -401,10 +402,25 @@ def load_rules(directory: Path | str) -> RuleSet:
             continue
         seen[rule.source] = str(path)
         loaded.append(LoadedRule(rule, str(path)))
+    return ruleset_of(loaded, errors, directory)
+
+
+def ruleset_of(loaded: Iterable[LoadedRule], errors: Iterable[RuleError], directory: Path | str | None,
+               ) -> RuleSet:
+    """A ``RuleSet`` of ``loaded`` in the order rules are tried."""
     # Higher priority first; then rules that check more kinds of evidence first, so a
     # specific layout (sender + subject) beats a broad one (sender only).
-    loaded.sort(key=lambda lr: (-lr.rule.priority, -_specificity(lr.rule), lr.rule.source))
-    return RuleSet(tuple(loaded), tuple(errors), str(directory))
+    ordered = sorted(loaded, key=lambda lr: (-lr.rule.priority, -_specificity(lr.rule), lr.rule.source))
+    return RuleSet(tuple(ordered), tuple(errors), None if directory is None else str(directory))
+
+
+def duplicate_source(path: Path, rule: Rule, others: Iterable[LoadedRule]) -> RuleError | None:
+    """The error for ``rule`` of ``path`` when another file already defines its source."""
+    other = next((o for o in others if o.rule.source == rule.source and o.file != str(path)), None)
+    if other is None:
+        return None
+    return RuleError(f"source `{rule.source}` is already defined in {other.file}", file=str(path),
+                     line=_line_of(path, ("source",)), key="source")
 
 
 def _line_of(path: Path, key: tuple[str, ...]) -> int | None:

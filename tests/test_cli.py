@@ -48,6 +48,8 @@ fields:
 """
 
 # A source the shipped rules do not know yet; added mid-test to replay its dead letter.
+# Its name is labelled "Guest", a label the vocabulary (rules/labels.yaml) does not know,
+# so the generic rule does not take the email in the meantime.
 NEWPORTAL_RULE = """\
 source: newportal
 version: 1
@@ -55,7 +57,7 @@ match:
   from: ["*@newportal.example"]
 fields:
   full_name:
-    - label: Name
+    - label: Guest
   phone:
     - label: Phone
 required: [full_name]
@@ -94,7 +96,7 @@ ZILLOW_NO_CONTACT = email_bytes(
     "Zillow <leads@mail.zillow.com>", "New Contact: 12 Quarry Lane",
     "Wilhelmina Quarrington says:\nCan I see it Saturday?\nRespond within 10 minutes\n", 1)
 NEWPORTAL_LEAD = email_bytes(
-    "New Portal <leads@newportal.example>", "Lead", "Name: Bartholomew Fenwick\nPhone: 305-555-0177\n", 2)
+    "New Portal <leads@newportal.example>", "Lead", "Guest: Bartholomew Fenwick\nPhone: 305-555-0177\n", 2)
 
 
 def check_contract(lead: dict[str, Any]) -> None:
