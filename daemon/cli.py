@@ -6,6 +6,7 @@ Exit status: 0 success, 1 a failure the user can fix (the message says how), 2 b
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -18,14 +19,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from daemon import goldens, inbox
+from daemon import goldens, inbox, roster
+from daemon.assign import Router
 from daemon.config import Settings, load_settings
 from daemon.errors import LeadpipeError, RuleError
 from daemon.lead import DeadLetter, Ignored, Lead, Origin, ParseOutcome
 from daemon.pipeline import Engine, Processed, Worker, parse_email, replay
-from daemon.rules import LABELS_FILE, SCORING_FILE, load_rules, rule_files
+from daemon.rules import load_rules, rule_files
 from daemon.scoring import load_scoring
-from daemon.vocabulary import load_vocabulary
 from storage import dead_letters, inbound, leads
 from storage.db import Database
 
@@ -139,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     dreplay.add_argument("--source")
     dreplay.add_argument("--all", action="store_true")
     dreplay.set_defaults(func=cmd_dlq_replay, quiet_logs=True)
+
+    agents = sub.add_parser("agents", parents=[common], help="the agents, with today's counts")
+    agents.add_argument("--json", action="store_true", help="one JSON object per agent")
+    agents.set_defaults(func=cmd_agents, quiet_logs=True)
 
     db = sub.add_parser("db", parents=[common], help="database maintenance")
     dbsub = db.add_subparsers(metavar="ACTION")
@@ -308,7 +313,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not files:
         raise UserError("no .eml files found in " + ", ".join(map(str, args.files)))
     results: list[Processed] = []
-    worker = Worker(db, lambda: engine, on_processed=results.append)
+    worker = Worker(db, lambda: engine, on_processed=results.append, router=roster.router_for(settings, db))
     for path in files:
         try:
             stored = inbox.accept(db, inbox.read_file(path, Origin.CLI))
@@ -377,11 +382,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     ruleset = load_rules(settings.rules_dir)
     problems: list[RuleError] = list(ruleset.errors)
     try:
-        load_scoring(settings.rules_dir / SCORING_FILE)
-    except RuleError as exc:
-        problems.extend([exc, *exc.also])
-    try:  # the label vocabulary (drift tolerance, the generic rule)
-        load_vocabulary(settings.rules_dir / LABELS_FILE)
+        load_scoring(settings.rules_dir / "scoring.yaml")
     except RuleError as exc:
         problems.extend([exc, *exc.also])
     for p in problems:
@@ -497,17 +498,17 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
                 raise UserError("no dead letter " + ", ".join(f"#{i}" for i in unknown))
         else:
             chosen = [r.id for r in dead_letters.listing(s, status="open", source=args.source, limit=None)]
-    return _replay_all(db, engine, sorted(chosen))
+    return _replay_all(db, engine, sorted(chosen), roster.router_for(settings, db))
 
 
-def _replay_all(db: Database, engine: Engine, ids: list[int]) -> int:
+def _replay_all(db: Database, engine: Engine, ids: list[int], router: Router | None = None) -> int:
     from rich.progress import Progress
 
     resolved = still = 0
     with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("replaying", total=len(ids))
         for dl_id in ids:
-            result = replay(db, engine, dl_id)
+            result = replay(db, engine, dl_id, router)
             progress.advance(task)
             if result is None:
                 continue
@@ -522,6 +523,30 @@ def _replay_all(db: Database, engine: Engine, ids: list[int]) -> int:
                 out.print(f"dead letter #{dl_id} still fails: {result.outcome.reason.value}: {result.outcome.detail}",
                           highlight=False)
     out.print(f"replayed {len(ids)}: {resolved} now leads, {still} still dead letters")
+    return EXIT_OK
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    db = database_of(settings)
+    report = roster.today(settings, db)
+    if args.json:
+        for a in report.agents:
+            print(json.dumps(dataclasses.asdict(a), ensure_ascii=False))
+        return EXIT_OK
+    if not report.agents:
+        out.print("no agents configured: add them under `agents:` in the configuration "
+                  "(leads are stored but not routed until then)")
+        return EXIT_OK
+    t = Table(title=f"agents — today since {report.since:%Y-%m-%d %H:%M} UTC", title_justify="left")
+    for col in ("name", "slack user", "crm user", "active", "weight", "assigned", "claimed", "repeat", "next"):
+        t.add_column(col)
+    for a in report.agents:
+        t.add_row(a.name, a.slack_user_id or "-", a.crm_user_id or "-", "yes" if a.active else "no",
+                  str(a.weight), str(a.assigned), str(a.claimed), str(a.repeat), "◀" if a.next_up else "")
+    out.print(t)
+    out.print(f"drip (low tier, no agent): {report.drip}   unassigned: {report.unassigned}   "
+              f"offered in Slack: {report.offered}")
     return EXIT_OK
 
 
@@ -566,6 +591,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             report(True, check(m).summary())
         except MailboxError as exc:
             report(False, str(exc))
+    if settings.slack.bot_token:
+        from daemon.errors import DeliveryError
+        from notifiers.slack import Slack
+
+        try:
+            report(True, Slack.from_config(settings.slack.model_dump()).check())
+        except DeliveryError as exc:
+            report(False, f"Slack: {exc} (check slack.bot_token and slack.base_url)")
     out.print("all checks passed" if not failures else f"{failures} checks failed")
     return EXIT_FAIL if failures else EXIT_OK
 
