@@ -25,8 +25,9 @@ from daemon.config import Settings, load_settings
 from daemon.errors import LeadpipeError, RuleError
 from daemon.lead import DeadLetter, Ignored, Lead, Origin, ParseOutcome
 from daemon.pipeline import Engine, Processed, Worker, parse_email, replay
-from daemon.rules import load_rules, rule_files
+from daemon.rules import LABELS_FILE, SCORING_FILE, load_rules, rule_files
 from daemon.scoring import load_scoring
+from daemon.vocabulary import load_vocabulary
 from storage import dead_letters, inbound, leads
 from storage.db import Database
 
@@ -382,7 +383,11 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     ruleset = load_rules(settings.rules_dir)
     problems: list[RuleError] = list(ruleset.errors)
     try:
-        load_scoring(settings.rules_dir / "scoring.yaml")
+        load_scoring(settings.rules_dir / SCORING_FILE)
+    except RuleError as exc:
+        problems.extend([exc, *exc.also])
+    try:  # the label vocabulary (drift tolerance, the generic rule)
+        load_vocabulary(settings.rules_dir / LABELS_FILE)
     except RuleError as exc:
         problems.extend([exc, *exc.also])
     for p in problems:
