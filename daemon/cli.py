@@ -164,11 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
 # -- shared set-up ---------------------------------------------------------------------
 
 
-def settings_of(args: argparse.Namespace) -> Settings:
+def config_path_of(args: argparse.Namespace) -> str | None:
     path = args.config or os.environ.get("LEADPIPE_CONFIG")
     if path is None and Path("leadpipe.yaml").exists():
         path = "leadpipe.yaml"
-    return load_settings(path)
+    return path
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    return load_settings(config_path_of(args))
 
 
 def engine_of(settings: Settings, *, strict: bool = False) -> Engine:
@@ -197,7 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from daemon.service import Service
 
     settings = settings_of(args)
-    service = Service(settings, console=ConsoleReport())
+    service = Service(settings, console=ConsoleReport(), config_path=config_path_of(args))
     if args.once:
         results = service.run_once()
         print_summary(results)

@@ -12,19 +12,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from daemon.alerts import Alerts
 from daemon.assign import Router
-from daemon.config import Settings
+from daemon.config import Settings, load_settings
 from daemon.dispatch import Dispatcher, RetryPolicy, build_notifiers
-from daemon.errors import MailboxError, StorageError
+from daemon.errors import ConfigError, MailboxError, StorageError
 from daemon.imap import MailboxWatcher
 from daemon.inbox import DirectoryInbox, accept_many
 from daemon.lead import RawEmail
 from daemon.pipeline import Engine, Processed, Worker
+from daemon.routing import Roster
 from storage import dead_letters, inbound, mailboxes, outbox
 from storage.db import Database
 from storage.inbound import Stored
@@ -44,8 +46,12 @@ _JOIN_WATCHERS = 5.0
 class Service:
     """One running leadpipe: the database, the rules, the worker and the sources."""
 
-    def __init__(self, settings: Settings, *, console: Callable[[Processed], None] | None = None):
+    def __init__(self, settings: Settings, *, console: Callable[[Processed], None] | None = None,
+                 config_path: str | Path | None = None):
         self.settings = settings
+        #: re-read for ``agents:`` when it changes (``reload_agents``)
+        self.config_path = Path(config_path) if config_path is not None else None
+        self._config_stamp = _stamp(self.config_path)
         self.db = Database(settings.database_url)
         self.db.upgrade()
         self.engine = Engine.load(settings.rules_dir, region=settings.default_region,
@@ -86,6 +92,28 @@ class Service:
         """Tell people: logged, and posted to the Slack alerts channel through the outbox."""
         self.alerts(text, key=key)
 
+    def reload_agents(self) -> bool:
+        """Put the configuration file's ``agents:`` in force when the file changed (other
+        keys take effect on restart). A file that no longer loads keeps the roster in force
+        and alerts. True when the roster changed."""
+        stamp = _stamp(self.config_path)
+        if self.config_path is None or stamp == self._config_stamp:
+            return False
+        self._config_stamp = stamp
+        try:
+            fresh = load_settings(self.config_path)
+        except ConfigError as exc:
+            self.alert(f"{self.config_path} changed but does not load; the agents in force are "
+                       f"kept: {exc}")
+            return False
+        roster = Roster.of(fresh.agents)
+        if roster == self.router.roster:
+            return False
+        self.router.roster = roster
+        log.info("agents reloaded from %s: %s", self.config_path,
+                 ", ".join(f"{a.name}{'' if a.active else ' (inactive)'}" for a in roster.agents) or "none")
+        return True
+
     def expire_offers(self) -> None:
         """The claim-timeout job: offers past their deadline fall back to round robin."""
         try:
@@ -97,6 +125,12 @@ class Service:
                            key=f"claim_timeouts:{int(time.time() // 600)}")
             except Exception:  # isolation boundary: the database itself may be what failed
                 log.exception("the alert about it failed too")
+
+    def _reload_agents_job(self) -> None:
+        try:
+            self.reload_agents()
+        except Exception:  # isolation boundary: a scheduled job logs and carries on
+            log.exception("reloading the agents failed")
 
     def _store_and_wake(self, db: Database, raws: Sequence[RawEmail]) -> list[Stored]:
         stored = accept_many(db, raws)
@@ -135,6 +169,8 @@ class Service:
         # Periodic work runs beside the loop: a watcher that died or hangs while still
         # looking alive is the classic silent failure of IMAP watchers.
         scheduler.add_job(self.check_watchers, "interval", seconds=30, id="watchers",
+                          max_instances=1, coalesce=True)
+        scheduler.add_job(self._reload_agents_job, "interval", seconds=2, id="agents",
                           max_instances=1, coalesce=True)
         scheduler.add_job(self.expire_offers, "interval", id="claim_timeouts",
                           seconds=self.settings.routing.timeout_check_interval.total_seconds(),
@@ -252,6 +288,16 @@ class Service:
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
+
+
+def _stamp(path: Path | None) -> tuple[float, int] | None:
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime, st.st_size)
 
 
 def health(settings: Settings) -> dict[str, Any]:

@@ -6,13 +6,17 @@ and nobody hears about it until an agent asks where the leads went.
 
 from __future__ import annotations
 
+import shutil
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from daemon.config import Settings
+import yaml
+from slackserver import SlackServer
+
+from daemon.config import Settings, load_settings
 from daemon.service import Service
-from storage import mailboxes
+from storage import mailboxes, outbox
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -69,3 +73,65 @@ def test_a_watcher_thread_that_died_is_restarted_and_reported(database_url: str,
         svc.stop.set()
         svc._threads["leads"].join(timeout=10)
     assert not svc._threads["leads"].is_alive()
+
+
+# -- routing and Slack in the daemon (issue 5) ---------------------------------------------
+
+HOT_EMAIL = REPO / "fixtures" / "emails" / "trulia" / "html_definition_list.eml"
+AGENTS = [{"name": "Ana Ruiz", "slack_user_id": "U0ANA"}, {"name": "Ben Okafor", "slack_user_id": "U0BEN"}]
+
+
+def routed_service(database_url: str, tmp_path: Path, slack_url: str, **extra: object) -> Service:
+    config = {
+        "database_url": database_url, "rules_dir": str(REPO / "rules"),
+        "inbox_dir": str(tmp_path / "inbox"), "agents": AGENTS,
+        "slack": {"bot_token": "xoxb-test", "base_url": slack_url, "hot_leads_channel": "C0HOT",
+                  "alerts_channel": "C0ALERTS"},
+        **extra,
+    }
+    path = tmp_path / "leadpipe.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return Service(load_settings(path), config_path=path)
+
+
+def test_run_once_routes_a_hot_lead_and_posts_its_claim_message(database_url: str, tmp_path: Path):
+    with SlackServer() as slack:
+        svc = routed_service(database_url, tmp_path, slack.base_url)
+        (tmp_path / "inbox").mkdir()
+        shutil.copy(HOT_EMAIL, tmp_path / "inbox" / "hot.eml")
+        (result,) = svc.run_once()
+        (posted,) = slack.named("chat.postMessage")
+        assert posted.body["channel"] == "C0HOT"
+        assert f"'value': '{result.lead_id}'" in str(posted.body["blocks"])
+        svc.run_once()  # a second run (a restart) posts nothing again
+        assert len(slack.named("chat.postMessage")) == 1
+        svc.db.dispose()
+
+
+def test_alerts_reach_the_tech_channel(database_url: str, tmp_path: Path):
+    with SlackServer() as slack:
+        svc = routed_service(database_url, tmp_path, slack.base_url)
+        svc.alert("mailbox leads: no contact with the server since never")
+        svc.dispatcher.drain()
+        (posted,) = slack.named("chat.postMessage")
+        assert posted.body["channel"] == "C0ALERTS" and "no contact" in posted.body["text"]
+        svc.db.dispose()
+
+
+def test_an_edited_agents_list_applies_without_a_restart(database_url: str, tmp_path: Path):
+    svc = routed_service(database_url, tmp_path, "http://127.0.0.1:9/api/")
+    path = tmp_path / "leadpipe.yaml"
+    assert svc.reload_agents() is False  # unchanged
+    config = yaml.safe_load(path.read_text())
+    config["agents"][0]["active"] = False
+    config["agents"].append({"name": "Cho Park", "slack_user_id": "U0CHO", "weight": 2})
+    path.write_text(yaml.safe_dump(config))
+    assert svc.reload_agents() is True
+    assert svc.router.roster.rotation() == ("Ben Okafor", "Cho Park", "Cho Park")
+    path.write_text(path.read_text() + "\nagents: [{nme: typo}]\n")  # broken: kept, alerted
+    assert svc.reload_agents() is False
+    assert svc.router.roster.rotation() == ("Ben Okafor", "Cho Park", "Cho Park")
+    with svc.db.session() as s:
+        (alert,) = outbox.listing(s, notifier="slack")
+    assert "does not load; the agents in force are kept" in alert.payload["text"]
+    svc.db.dispose()
