@@ -21,11 +21,13 @@ from daemon.alerts import Alerts
 from daemon.assign import Router
 from daemon.config import Settings, load_settings
 from daemon.dispatch import Dispatcher, RetryPolicy, build_notifiers
+from daemon.drift import DriftMonitor
 from daemon.errors import ConfigError, MailboxError, StorageError
 from daemon.imap import MailboxWatcher
 from daemon.inbox import DirectoryInbox, accept_many
 from daemon.lead import RawEmail
-from daemon.pipeline import Engine, Processed, Worker
+from daemon.pipeline import Processed, Worker
+from daemon.reload import RulesReloader
 from daemon.routing import Roster
 from storage import dead_letters, inbound, mailboxes, outbox
 from storage.db import Database
@@ -54,8 +56,13 @@ class Service:
         self._config_stamp = _stamp(self.config_path)
         self.db = Database(settings.database_url)
         self.db.upgrade()
-        self.engine = Engine.load(settings.rules_dir, region=settings.default_region,
-                                  regex_timeout=settings.regex_timeout)
+        # The rules follow edits of the rules folder while the daemon runs (reload_rules);
+        # the worker reads self.engine for each email. Alerts go through self.alert.
+        self.rules_reloader = RulesReloader(settings.rules_dir, region=settings.default_region,
+                                            regex_timeout=settings.regex_timeout,
+                                            alert=lambda text: self.alert(text))
+        self.engine = self.rules_reloader.engine
+        self.drift = DriftMonitor(lambda text: self.alert(text))
         for e in self.engine.rules.errors:
             log.error("rule file not loaded: %s", e)
         self.stop = threading.Event()
@@ -85,6 +92,7 @@ class Service:
     def _processed(self, result: Processed) -> None:
         # After the commit: the outbox rows it wrote are visible to the dispatcher now.
         self.deliver_wake.set()
+        self.drift.observe(result)
         if self._console is not None:
             self._console(result)
 
@@ -113,6 +121,18 @@ class Service:
         log.info("agents reloaded from %s: %s", self.config_path,
                  ", ".join(f"{a.name}{'' if a.active else ' (inactive)'}" for a in roster.agents) or "none")
         return True
+
+    def reload_rules(self) -> None:
+        """The rules job (every second): put edited rule files in force, a file that no
+        longer loads keeping its last good version and alerting (``RulesReloader``); and
+        send the drift alerts their rate limit held back (``DriftMonitor``)."""
+        try:
+            engine = self.rules_reloader.poll()
+            if engine is not None:
+                self.engine = engine
+            self.drift.flush()
+        except Exception:  # isolation boundary: a scheduled job logs and runs again
+            log.exception("the rules reload job failed")
 
     def expire_offers(self) -> None:
         """The claim-timeout job: offers past their deadline fall back to round robin."""
@@ -171,6 +191,8 @@ class Service:
         scheduler.add_job(self.check_watchers, "interval", seconds=30, id="watchers",
                           max_instances=1, coalesce=True)
         scheduler.add_job(self._reload_agents_job, "interval", seconds=2, id="agents",
+                          max_instances=1, coalesce=True)
+        scheduler.add_job(self.reload_rules, "interval", seconds=1, id="rules",
                           max_instances=1, coalesce=True)
         scheduler.add_job(self.expire_offers, "interval", id="claim_timeouts",
                           seconds=self.settings.routing.timeout_check_interval.total_seconds(),
