@@ -25,7 +25,15 @@ from daemon.config import Settings, load_settings
 from daemon.errors import LeadpipeError, RuleError
 from daemon.lead import DeadLetter, Ignored, Lead, Origin, ParseOutcome
 from daemon.pipeline import Engine, Processed, Worker, parse_email, replay
-from daemon.rules import LABELS_FILE, SCORING_FILE, load_rules, rule_files
+from daemon.rules import (
+    LABELS_FILE,
+    SCORING_FILE,
+    LoadedRule,
+    load_rule_file,
+    load_rules,
+    rule_files,
+    ruleset_of,
+)
 from daemon.scoring import load_scoring
 from daemon.vocabulary import load_vocabulary
 from storage import dead_letters, inbound, leads
@@ -121,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     rtest.add_argument("--update", action="store_true", help="rewrite the golden files with today's output")
     rtest.add_argument("--fixtures", type=Path, help="fixtures folder (default: fixtures/emails)")
     rtest.set_defaults(func=cmd_rules_test, quiet_logs=True)
+
+    rnew = rsub.add_parser("new", parents=[common], help="draft rules/SOURCE.yaml from an example email")
+    rnew.add_argument("source", metavar="SOURCE", help="the new source's name (a-z, 0-9, _ . -)")
+    rnew.add_argument("example", type=Path, metavar="FILE.eml", help="an example lead email of that source")
+    rnew.set_defaults(func=cmd_rules_new, quiet_logs=True)
 
     rschema = rsub.add_parser("schema", parents=[common], help="write rules/schema.json (JSON Schema for editors)")
     rschema.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
@@ -426,6 +439,53 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         return EXIT_OK
     out.print(f"{len(emls) - failed} of {len(emls)} fixtures match their golden files")
     return EXIT_FAIL if failed else EXIT_OK
+
+
+def cmd_rules_new(args: argparse.Namespace) -> int:
+    from daemon.draft import draft_rule
+
+    settings = settings_of(args)
+    engine = engine_of(settings)
+    path = settings.rules_dir / f"{args.source}.yaml"
+    if path.exists():
+        raise UserError(f"{path} already exists; edit it, or choose another SOURCE name")
+    taken = engine.rules.by_source(args.source)
+    if taken is not None:
+        where = next(r.file for r in engine.rules.rules if r.rule is taken)
+        raise UserError(f"source `{args.source}` is already defined in {where}")
+    try:
+        data = args.example.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {args.example}: {exc.strerror}") from exc
+    try:
+        draft = draft_rule(args.source, data, engine.labels, engine.region)
+    except ValueError as exc:  # pydantic's ValidationError is one: the source name is bad
+        raise UserError(f"cannot draft a rule for `{args.source}` from {args.example}: {exc}") from exc
+    try:
+        with path.open("x", encoding="utf-8") as f:  # "x": never overwrite, even in a race
+            f.write(draft.text)
+    except FileExistsError as exc:
+        raise UserError(f"{path} already exists; edit it, or choose another SOURCE name") from exc
+    out.print(f"wrote {path}", highlight=False)
+    # How the daemon will read the example with the new rule beside the others:
+    trial = dataclasses.replace(engine, rules=ruleset_of(
+        [*engine.rules.rules, LoadedRule(load_rule_file(path), str(path))], (), settings.rules_dir))
+    outcome = parse_email(data, trial)
+    if isinstance(outcome, Lead) and outcome.source == args.source:
+        fields = [k for k in ("full_name", "email", "phone", "message") if getattr(outcome, k)]
+        out.print(f"the example parses with it: {', '.join(fields) or 'no contact fields'} found", highlight=False)
+    elif isinstance(outcome, Lead):
+        out.print(f"note: the example is still read by rule {outcome.source} v{outcome.rule_version}, "
+                  "which is tried first; make this rule's match more specific or raise its priority",
+                  highlight=False)
+    else:
+        _print_outcome(args.example, outcome)
+    if draft.unmapped:
+        out.print(f"{len(draft.unmapped)} labels map to no lead field; they are listed in the file as comments")
+    out.print(f"next: edit {path}, then leadpipe rules check && leadpipe rules test {args.source} "
+              f"(copy {args.example} to {settings.fixtures_dir / args.source}/ and run "
+              f"leadpipe rules test --update to give it a golden file)", highlight=False)
+    return EXIT_OK
 
 
 def cmd_rules_schema(args: argparse.Namespace) -> int:

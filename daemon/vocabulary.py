@@ -29,7 +29,7 @@ VOCABULARY_FIELDS: tuple[str, ...] = VocabularyField.__args__  # type: ignore[at
 
 _NOT_KEY = re.compile(r"[\W_]+")
 # A label is short: a few words, maybe a "#", "/" or "()"; longer text before a colon is prose.
-_LABEL_TEXT = re.compile(r"^[^\W\d_][\w /#&'().,-]{0,48}$")
+_LABEL_TEXT = re.compile(r"^[^\W\d_][\w /#&'().,?-]{0,48}$")
 _SEPARATOR = re.compile(r"\s*[:：](?!//)\s*|\t+|\s+[-–]\s+")
 _HASH_LABEL = re.compile(r"^\s*(?P<label>[^\W\d_][\w .]{0,30}#)\s*(?P<value>\S.*)$")
 _NAME_WORD = re.compile(r"^[^\W\d_]+(?:['’.-][^\W\d_]*)*\.?$")
