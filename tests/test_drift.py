@@ -564,3 +564,29 @@ def test_alert_text_names_rule_field_expected_and_found_for_a_real_drifted_email
     assert sent == ["Template drift in realtor: realtor v2: field `phone` found under label 'Cell Phone' "
                     "instead of Phone Number (template drift?) — see the email: `leadpipe leads show 9`"]
 
+
+
+def test_the_daemon_alerts_the_first_drifted_email_of_the_day_through_its_alert(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    import logging
+
+    from daemon.config import load_settings
+    from daemon.service import Service
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    drifted = (FIXTURES / "realtor" / "text_layout.eml").read_bytes().replace(b"Phone Number:", b"Cell Phone:")
+    (inbox / "1.eml").write_bytes(drifted)
+    (inbox / "2.eml").write_bytes(drifted.replace(b"Message-ID: <", b"Message-ID: <again."))
+    config = tmp_path / "leadpipe.yaml"
+    config.write_text(f"database_url: sqlite:///{tmp_path}/lp.db\nrules_dir: {REPO / 'rules'}\n"
+                      f"inbox_dir: {inbox}\n", encoding="utf-8")
+    service = Service(load_settings(config))
+    with caplog.at_level(logging.ERROR):
+        results = service.run_once()
+    assert [type(r.outcome).__name__ for r in results] == ["Lead", "Lead"]
+    alerts = [r.getMessage() for r in caplog.records if "ALERT" in r.getMessage()]
+    assert alerts == [f"ALERT Template drift in realtor: realtor v2: field `phone` found under label "
+                      f"'Cell Phone' instead of Phone Number (template drift?) — see the email: "
+                      f"`leadpipe leads show {results[0].lead_id}`"]
+    service.db.dispose()
