@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -233,14 +233,6 @@ def retry(session: Session, ids: Sequence[int] | None, *, at: datetime, dead: bo
 def count_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
     return {status: int(n) for status, n in rows}
-
-
-def waiting_for(session: Session, lead_ids: Sequence[int]) -> int:
-    """How many rows of these leads still wait (for tests and ``status``)."""
-    return int(session.scalar(
-        select(func.count()).select_from(OutboxRow)
-        .where(OutboxRow.lead_id.in_(list(lead_ids)), or_(*(OutboxRow.status == s for s in WAITING)))
-    ) or 0)
 
 
 def to_value(row: OutboxRow) -> Delivery:
