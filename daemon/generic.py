@@ -12,7 +12,7 @@ from __future__ import annotations
 from daemon.message import Message
 from daemon.parsing import META_FIELDS, Extraction
 from daemon.rules import Extractor, Rule
-from daemon.vocabulary import VOCABULARY_FIELDS, Vocabulary, has_shape, labelled
+from daemon.vocabulary import VOCABULARY_FIELDS, LabelIndex, Vocabulary, has_shape, labelled
 
 #: The source stamped on leads the generic rule reads.
 SOURCE = "unknown"
@@ -56,9 +56,9 @@ def extract_generic(msg: Message, labels: Vocabulary, region: str = "US") -> Ext
     shape wins), then the lead metadata tags for what is still missing."""
     rule = generic_rule(labels)
     found: dict[str, str] = {}
-    lines = msg.lines
+    index = LabelIndex(msg.lines)
     for name in VOCABULARY_FIELDS:
-        for hit in labelled(lines, labels, name):
+        for hit in labelled(index, labels, name):
             value = hit.value.strip()
             if has_shape(name, value, region):
                 found[name] = value

@@ -7,6 +7,7 @@ those strings is the next stage's job.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,14 @@ import regex
 from daemon import rules as rules_mod
 from daemon.message import Message
 from daemon.rules import Extractor, Rule, RuleSet, compile_pattern
-from daemon.vocabulary import VOCABULARY_FIELDS, Vocabulary, bare_values_near, has_shape, labelled
+from daemon.vocabulary import (
+    VOCABULARY_FIELDS,
+    LabelIndex,
+    Vocabulary,
+    bare_values_near,
+    has_shape,
+    labelled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,10 @@ class _Context:
     timeout: float
     rule_name: str
     patterns: dict[str, regex.Pattern[str]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def label_index(self) -> LabelIndex:
+        return LabelIndex(self.msg.lines)
 
     def pattern(self, p: str) -> regex.Pattern[str]:
         compiled = self.patterns.get(p)
@@ -209,7 +221,7 @@ def _fill_by_vocabulary(ctx: _Context, rule: Rule, labels: Vocabulary, found: di
         if name in ("first_name", "last_name") and "full_name" in found:
             continue
         template = next((ex for ex in extractors if ex.label is not None), _PLAIN)
-        for hit in labelled(ctx.msg.lines, labels, name, count=template.lines, join=template.join):
+        for hit in labelled(ctx.label_index, labels, name, count=template.lines, join=template.join):
             value = apply_filters(hit.value, template, ctx)
             if value is not None and has_shape(name, value, region):
                 found[name] = value

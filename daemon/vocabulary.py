@@ -196,25 +196,40 @@ def split_label(line: str) -> tuple[str, str] | None:
     return None
 
 
-def labelled(lines: list[str], vocabulary: Vocabulary, name: str, *, count: int = 1,
+#: Only the top of an email is searched for labels: a lead's labels are there, and a
+#: multi-megabyte body must not cost seconds per field.
+MAX_LINES = 3000
+#: Places of one field's labels tried for a value of the field's shape.
+MAX_TRIES = 20
+
+
+class LabelIndex:
+    """Every label line in the top ``MAX_LINES`` lines of an email, by label key: built once
+    per email, then each field's labels are looked up instead of scanning again."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self.hits: dict[str, list[Labelled]] = {}
+        for i, line in enumerate(lines[:MAX_LINES]):
+            pair = split_label(line)
+            if pair is not None:
+                self.hits.setdefault(label_key(pair[0]), []).append(Labelled(pair[0], pair[1], i))
+
+
+def labelled(index: LabelIndex, vocabulary: Vocabulary, name: str, *, count: int = 1,
              join: str = " ") -> Iterator[Labelled]:
-    """Each place in ``lines`` where a label of field ``name`` stands, with its value, in
-    document order. A label alone on its line takes the next ``count`` non-empty lines,
-    unless the next line is itself a label."""
+    """Each place where a label of field ``name`` stands, with its value, in document order
+    (at most ``MAX_TRIES``). A label alone on its line takes the next ``count`` non-empty
+    lines, unless the next line is itself a label."""
     wanted = {label_key(lbl) for lbl in vocabulary.labels.get(name, ())}
-    if not wanted:
-        return
-    for i, line in enumerate(lines):
-        found = split_label(line)
-        if found is None or label_key(found[0]) not in wanted:
+    hits = sorted((h for key in wanted for h in index.hits.get(key, ())), key=lambda h: h.line)
+    for hit in hits[:MAX_TRIES]:
+        if hit.value:
+            yield hit
             continue
-        label, value = found
-        if value:
-            yield Labelled(label, value, i)
-            continue
-        following = _next_lines(lines, i + 1, count)
+        following = _next_lines(index.lines, hit.line + 1, count)
         if following and not _is_label_line(following[0], vocabulary):
-            yield Labelled(label, join.join(following), i)
+            yield Labelled(hit.label, join.join(following), hit.line)
 
 
 def _is_label_line(line: str, vocabulary: Vocabulary) -> bool:
@@ -242,7 +257,7 @@ def bare_values_near(lines: list[str], anchor: str, name: str, *, region: str = 
     if name not in ("phone", "email") or not anchor.strip():
         return []
     needle = anchor.casefold()
-    at = next((i for i, line in enumerate(lines) if needle in line.casefold()), None)
+    at = next((i for i, line in enumerate(lines[:MAX_LINES]) if needle in line.casefold()), None)
     if at is None:
         return []
     shape = _BARE_PHONE if name == "phone" else _BARE_EMAIL
