@@ -98,7 +98,11 @@ class Service:
 
     def alert(self, text: str, *, key: str | None = None) -> None:
         """Tell people: logged, and posted to the Slack alerts channel through the outbox."""
-        self.alerts(text, key=key)
+        alerts: Alerts | None = getattr(self, "alerts", None)
+        if alerts is None:  # called while __init__ is still building the parts
+            log.error("ALERT %s", text)
+            return
+        alerts(text, key=key)
 
     def reload_agents(self) -> bool:
         """Put the configuration file's ``agents:`` in force when the file changed (other
