@@ -384,3 +384,14 @@ def test_a_huge_label_only_email_costs_about_what_it_cost_without_the_vocabulary
         assert isinstance(outcome, DeadLetter)
     ratio = (took["on"] + took["on2"]) / (took["off"] + took["off2"])
     assert ratio < 2.5, took
+
+
+def test_the_generic_rule_reads_a_forwarded_contact_form_from_the_original():
+    lead = unknown("Can someone call this one?\n\n---------- Forwarded message ---------\n"
+                   "From: Cedar Website <forms@cedar.example>\nDate: Wed, Nov 4, 2026 at 10:40 AM\n"
+                   "Subject: Contact form\nTo: <dana@gmail.example>\n\n"
+                   "Your Name: Pat Doe\nYour Email: pat@example.com\n",
+                   sender="Dana <dana@gmail.example>", subject="Fwd: Contact form")
+    assert isinstance(lead, Lead) and (lead.source, lead.full_name, lead.email) == (
+        "unknown", "Pat Doe", "pat@example.com")
+    assert "from forms@cedar.example" in lead.warnings[0]
