@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 from daemon import normalize
 from daemon.errors import RuleError, StorageError
@@ -265,12 +265,15 @@ class Worker:
         #: routes each new lead in the transaction that stores it; None: leads stay ``new``
         self.router = router
 
-    def run_pending(self, limit: int = 100) -> list[Processed]:
-        """Process up to ``limit`` pending emails, oldest first."""
+    def run_pending(self, limit: int = 100, *, stop: Callable[[], bool] | None = None) -> list[Processed]:
+        """Process up to ``limit`` pending emails, oldest first; between emails, return
+        early once ``stop()`` is true (a shutdown finishes only the email in hand)."""
         done = []
         with self.db.session() as s:
             ids = inbound.claim_pending(s, limit)
         for inbound_id in ids:
+            if stop is not None and stop():
+                break
             result = self.process(inbound_id)
             if result is not None:
                 done.append(result)
@@ -293,7 +296,9 @@ class Worker:
                 result = store_outcome(s, inbound_id, raw, outcome, router=self.router)
         except OperationalError as exc:
             raise StorageError(f"cannot reach the database: {exc.orig or exc}") from exc
-        except SQLAlchemyError as exc:  # isolation boundary: this email's outcome would not store
+        except StorageError:
+            raise
+        except Exception as exc:  # isolation boundary: this email's outcome would not store or route
             log.exception("email #%s: storing its outcome failed", inbound_id)
             result = self._store_failure(inbound_id, exc)
         _log(result)
@@ -304,7 +309,7 @@ class Worker:
                 log.exception("email #%s: the on_processed hook failed", inbound_id)
         return result
 
-    def _store_failure(self, inbound_id: int, exc: SQLAlchemyError) -> Processed:
+    def _store_failure(self, inbound_id: int, exc: Exception) -> Processed:
         dead = DeadLetter(
             DeadLetterReason.PARSER_ERROR,
             f"the outcome of this email could not be stored: {type(exc).__name__}: "

@@ -210,7 +210,7 @@ class Service:
             try:
                 if self.inbox is not None:
                     self.inbox.collect(self.db)
-                while not self.stop.is_set() and self.worker.run_pending(limit=20):
+                while not self.stop.is_set() and self.worker.run_pending(limit=20, stop=self.stop.is_set):
                     pass
             except StorageError as exc:
                 log.error("database unavailable, retrying in %.0fs: %s", interval, exc)

@@ -358,3 +358,18 @@ def test_a_failing_report_hook_does_not_undo_or_repeat_the_work(db: Database, tm
     assert len(results) == 1 and isinstance(results[0].outcome, Lead)
     assert statuses(db) == {"done": 1}
     assert len(stored_leads(db)) == 1
+
+
+def test_a_stop_request_ends_the_batch_after_the_email_in_hand(db: Database, tmp_path: Path):
+    """On SIGTERM the daemon finishes the email in hand, not the rest of the claimed batch;
+    the others stay pending for the next start."""
+    engine = Engine.load(rules_dir(tmp_path))
+    for n in range(1, 6):
+        inbox.accept(db, raw(lead_email(name=f"Person {n}", n=n)))
+    done: list[object] = []
+    worker = Worker(db, lambda: engine, on_processed=done.append)
+
+    results = worker.run_pending(limit=20, stop=lambda: len(done) >= 1)
+
+    assert len(results) == 1
+    assert statuses(db) == {"done": 1, "pending": 4}
