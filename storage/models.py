@@ -252,3 +252,20 @@ class MailboxStateRow(Base):
     down_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AuditRow(Base):
+    """One action taken in the admin pages (login, logout, replay, retry): who, when, what."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: the signed-in user; for a failed login, the name that was typed
+    actor: Mapped[str] = mapped_column(String(200))
+    # login | login_failed | login_blocked | logout | replay | retry
+    action: Mapped[str] = mapped_column(String(32))
+    #: what it was done to, e.g. "dead_letter:12" or "delivery:7"
+    target: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    ip: Mapped[str | None] = mapped_column(String(64))
