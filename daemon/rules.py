@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 import regex
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -91,49 +92,34 @@ def _as_list(value: Any) -> Any:
 StrList = Annotated[list[str], BeforeValidator(_as_list)]
 
 
+def _valid_pattern(pattern: str) -> str:
+    compile_pattern(pattern)
+    return pattern
+
+
+#: A regular expression in a rule file, checked to compile when the file loads.
+Pattern = Annotated[str, AfterValidator(_valid_pattern)]
+PatternList = Annotated[list[Pattern], BeforeValidator(_as_list)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class RegexFilter(_Strict):
-    regex: str
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        compile_pattern(v)
-        return v
+    regex: Pattern
 
 
 class ReplaceFilter(_Strict):
-    replace: tuple[str, str]
-
-    @field_validator("replace")
-    @classmethod
-    def _compiles(cls, v: tuple[str, str]) -> tuple[str, str]:
-        compile_pattern(v[0])
-        return v
+    replace: tuple[Pattern, str]
 
 
 class BeforeFilter(_Strict):
-    before: str
-
-    @field_validator("before")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        compile_pattern(v)
-        return v
+    before: Pattern
 
 
 class MapFilter(_Strict):
-    map: dict[str, str]
-
-    @field_validator("map")
-    @classmethod
-    def _compiles(cls, v: dict[str, str]) -> dict[str, str]:
-        for pattern in v:
-            compile_pattern(pattern)
-        return v
+    map: dict[Pattern, str]
 
 
 Filter = (
@@ -161,14 +147,14 @@ class Extractor(_Strict):
     """One way to find one field. Exactly one strategy key; the rest are options."""
 
     label: StrList | None = None
-    regex: str | None = None
+    regex: Pattern | None = None
     selector: str | None = None
     header: str | None = None
-    after: str | None = None
+    after: Pattern | None = None
     value: str | None = None
 
     in_: Literal["text", "html", "subject", "all"] = Field("text", alias="in")
-    until: str | None = None
+    until: Pattern | None = None
     lines: int = Field(1, ge=1, le=20)
     skip: int = Field(0, ge=0, le=20)
     join: str = " "
@@ -187,13 +173,6 @@ class Extractor(_Strict):
         if self.attr is not None and self.selector is None:
             raise ValueError("`attr` goes with `selector`")
         return self
-
-    @field_validator("regex", "after", "until")
-    @classmethod
-    def _compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            compile_pattern(v)
-        return v
 
     @field_validator("label")
     @classmethod
@@ -242,15 +221,8 @@ class Match(_Strict):
     """
 
     from_: StrList = Field(default_factory=list, alias="from")
-    subject: StrList = Field(default_factory=list)
-    body: StrList = Field(default_factory=list)
-
-    @field_validator("subject", "body")
-    @classmethod
-    def _compiles(cls, v: list[str]) -> list[str]:
-        for pattern in v:
-            compile_pattern(pattern)
-        return v
+    subject: PatternList = Field(default_factory=list)
+    body: PatternList = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _something(self) -> Match:
@@ -282,30 +254,7 @@ class Rule(_Strict):
     @field_validator("required", "require_any")
     @classmethod
     def _required_are_extracted(cls, v: list[Any], info: ValidationInfo) -> list[Any]:
-        # A field validator, not a model validator, so the error points at the line of
-        # `required:` / `require_any:` instead of the top of the file.
-        if "fields" not in info.data:
-            return v  # `fields` itself is broken; that error is the one to read
-        known = set(info.data["fields"]) | set(info.data.get("constants") or {})
-        if "full_name" in known or {"first_name", "last_name"} & known:
-            known |= {"full_name", "first_name", "last_name"}
-        if "address" in known:
-            known |= {"city", "state", "postal_code"}
-        if "budget" in known:
-            known |= {"budget_min", "budget_max"}
-        if info.field_name == "required":
-            for name in v:
-                if name not in known:
-                    raise ValueError(f"required field `{name}` has no extractor under `fields`")
-            return v
-        for group in v:
-            # "at least one of": one extractable field in the group is enough
-            if not known & set(group):
-                raise ValueError(
-                    f"require_any group [{', '.join(group)}]: none of these fields has an "
-                    "extractor under `fields` (the default group is [phone, email])"
-                )
-        return v
+        return required_are_extracted(v, info)
 
     @property
     def name(self) -> str:
@@ -315,6 +264,35 @@ class Rule(_Strict):
     def sender_matches(self, address: str) -> bool:
         address = address.lower()
         return any(fnmatch.fnmatchcase(address, g.lower()) for g in self.match.from_)
+
+
+def required_are_extracted(v: list[Any], info: ValidationInfo) -> list[Any]:
+    """The check of ``required`` / ``require_any`` against ``fields`` and ``constants``
+    (email rules and webhook mappings alike)."""
+    # A field validator, not a model validator, so the error points at the line of
+    # `required:` / `require_any:` instead of the top of the file.
+    if "fields" not in info.data:
+        return v  # `fields` itself is broken; that error is the one to read
+    known = set(info.data["fields"]) | set(info.data.get("constants") or {})
+    if "full_name" in known or {"first_name", "last_name"} & known:
+        known |= {"full_name", "first_name", "last_name"}
+    if "address" in known:
+        known |= {"city", "state", "postal_code"}
+    if "budget" in known:
+        known |= {"budget_min", "budget_max"}
+    if info.field_name == "required":
+        for name in v:
+            if name not in known:
+                raise ValueError(f"required field `{name}` has no extractor under `fields`")
+        return v
+    for group in v:
+        # "at least one of": one extractable field in the group is enough
+        if not known & set(group):
+            raise ValueError(
+                f"require_any group [{', '.join(group)}]: none of these fields has an "
+                "extractor under `fields` (the default group is [phone, email])"
+            )
+    return v
 
 
 @dataclass(frozen=True)

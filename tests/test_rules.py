@@ -114,7 +114,7 @@ BROKEN = {
             - header: reply_to
         """,
         5,
-        "match.subject",
+        "match.subject[0]",  # the pattern itself, not just its list
         "bad regular expression",
     ),
     "bad_selector.yaml": (
