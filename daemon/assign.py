@@ -9,6 +9,13 @@ a conditional update on the lead's status makes the first of them win.
 
 Every outbound effect is an outbox row with the key ``lead:<id>:<notifier>:<action>``;
 the dispatcher (daemon/dispatch.py) sends them.
+
+The CRMs and webhooks (``destinations``) get every routed lead once its agent is known,
+in the same transaction: at assignment (round robin or repeat), as drip, or unassigned —
+and a hot lead offered in Slack at its claim or its claim timeout, so the CRM's person
+is created with the agent who actually works it (FUB sets the owner only when it creates
+the person, so an event sent at offer time would leave the person unowned or with the
+wrong agent). The cost: the CRM sees an offered lead up to ``claim_timeout`` later.
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ from sqlalchemy.orm import Session
 from daemon import routing
 from daemon.alerts import Alerts
 from daemon.config import Settings
+from daemon.dispatch import lead_destinations
 from daemon.lead import DeadLetter, Lead
 from daemon.routing import Decision, Roster
+from notifiers import Notifier
 from notifiers.slack import CLAIM_ACTION_ID, CLAIM_OFFER, CLAIM_TAKEN, CLAIM_UPDATE, DM_AGENT, Slack
 from storage import leads, outbox
 from storage import routing as store
@@ -62,6 +71,7 @@ class Router:
         alerts: Alerts | None = None,
         clock: Callable[[], datetime] | None = None,
         wake: Callable[[], None] | None = None,
+        destinations: Mapping[str, type[Notifier]] | None = None,
     ):
         self.db = db
         self.roster = roster
@@ -72,6 +82,10 @@ class Router:
         self.alerts = alerts
         self.clock = clock or (lambda: datetime.now(UTC))
         self.wake = wake or (lambda: None)
+        #: the CRMs and webhooks every routed lead goes to, by notifier name
+        self.destinations = dict(destinations or {})
+        #: told of every claim's result after its commit (the metrics); set by the Service
+        self.on_claim: Callable[[ClaimResult], None] | None = None
 
     # -- a new lead ------------------------------------------------------------------
 
@@ -83,14 +97,16 @@ class Router:
                          and settings.slack.hot_leads_channel)
         return cls(db, Roster.of(settings.agents), repeat_window=settings.routing.repeat_window,
                    claim_timeout=settings.slack.claim_timeout, slack=slack, offer_hot=can_offer,
-                   alerts=alerts, wake=wake)
+                   alerts=alerts, wake=wake, destinations=lead_destinations(settings))
 
     def route(self, s: Session, lead_id: int, lead: Lead) -> Decision | None:
         """Route the stored lead ``lead_id`` in session ``s`` (the one that stored it).
 
         ``None`` when no agent is configured at all: routing is off and the lead stays
-        ``new`` (the embedded default, where leadpipe only collects leads)."""
+        ``new`` (the embedded default, where leadpipe only collects leads); the CRMs still
+        get it, unassigned, for their own lead flow to assign."""
         if not self.roster.agents:
+            self._to_destinations(s, lead_id, "new", "routing_off")
             return None
         now = self.clock()
         # The pointer lock first: it serialises routing, so a person's second inquiry
@@ -109,6 +125,7 @@ class Router:
         elif decision.kind == "drip":
             store.set_status(s, lead_id, "drip")
             store.record(s, lead_id, "drip", at=now, detail=decision.why)
+            self._to_destinations(s, lead_id, "drip", "drip")
         elif decision.kind == "offer":
             store.offer(s, lead_id, at=now, deadline=now + self.claim_timeout)
             store.record(s, lead_id, "offered", at=now, detail=decision.why)
@@ -194,6 +211,8 @@ class Router:
                 self._ephemeral(s, lead_id, slack_user_id, channel, click,
                                 self._taken_text(after.status if after else None, holder))
         log.info("lead #%s: claim by %s: %s", lead_id, slack_user_id, result.verdict)
+        if self.on_claim is not None:
+            self.on_claim(result)
         self.wake()
         return result
 
@@ -246,13 +265,29 @@ class Router:
 
     def _tell_agent(self, s: Session, lead_id: int, agent_name: str, why: str,
                     repeat_of: int | None = None) -> None:
-        """The agent who now has the lead hears about it (a Slack DM with the contact).
-
-        Issue 6 adds the CRM rows here: every assignment reaches this one place."""
+        """The agent who now has the lead hears about it (a Slack DM with the contact), and
+        the CRMs get it with that agent: every assignment reaches this one place."""
         agent = self.roster.get(agent_name)
         if self.slack and agent is not None and agent.slack_user_id:
             self._enqueue(s, lead_id, DM_AGENT, {"user": agent.slack_user_id, "agent": agent.name,
                                                  "why": why, "repeat_of": repeat_of})
+        self._to_destinations(s, lead_id, "claimed" if why == "claimed" else "assigned", why,
+                              agent_name)
+
+    def _to_destinations(self, s: Session, lead_id: int, status: str, why: str,
+                         agent_name: str | None = None) -> None:
+        """One outbox row per CRM/webhook action, keyed ``lead:<id>:<notifier>:<action>``;
+        the payload is what the CRM needs to know about the routing (``notifiers.base.Routed``)."""
+        if not self.destinations:
+            return
+        agent = self.roster.get(agent_name) if agent_name else None
+        routed = {"status": status, "why": why, "agent": agent_name,
+                  "agent_email": agent.email if agent else None,
+                  "crm_user_id": agent.crm_user_id if agent else None}
+        for name, cls in self.destinations.items():
+            for action in cls.lead_actions(routed):
+                outbox.enqueue(s, notifier=name, action=action, lead_id=lead_id, payload=routed,
+                               idempotency_key=outbox.key(lead_id, name, action), at=self.clock())
 
     def _ephemeral(self, s: Session, lead_id: int, user: str, channel: str | None, click: str,
                    text: str) -> None:
@@ -265,6 +300,7 @@ class Router:
         if not already_set:
             store.set_status(s, lead_id, "unassigned")
         store.record(s, lead_id, "unassigned", at=now, detail=why)
+        self._to_destinations(s, lead_id, "unassigned", "unassigned")
         if self.alerts is not None:
             self.alerts.within(s, f"Lead #{lead_id} has no agent: {why}. Activate an agent "
                                   "in the configuration and assign it by hand.",

@@ -195,6 +195,23 @@ class NotifierSettings(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     type: str
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        # Any `<key>_file` of a notifier is a secret file (api_key_file, secret_file, …).
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key in [k for k in data if isinstance(k, str) and k.endswith("_file")]:
+            name, path = key[: -len("_file")], data.pop(key)
+            if data.get(name):
+                raise ValueError(f"give `{name}` or `{key}`, not both")
+            try:
+                data[name] = Path(str(path)).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"`{key}`: cannot read {path}: {exc.strerror}") from exc
+        return data
+
 
 class Settings(BaseSettings):
     """The whole configuration, validated once at start."""

@@ -12,6 +12,13 @@ and the row's fate in another short transaction:
 - permanent failure, or ``max_attempts`` reached → ``dead``, and an alert.
 
 Retries are rows, never sleeps: a dispatcher that restarts picks up what is due.
+
+Pacing: a notifier with ``rate_limits`` gets a ``Pacer`` (daemon/pacing.py); ``_send``
+waits for the action's turn right before the call, so a burst is spread out, never
+rejected. A row that would wait longer than half its lease is given back unattempted
+(``outbox.release``), and a row whose lease is running short is renewed before the call,
+so a slow batch never lets a second dispatcher take a row that is still being sent. A 429
+with ``Retry-After`` holds the whole notifier until then (its rows stay in the queue).
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from sqlalchemy.exc import OperationalError
 
 from daemon.alerts import Alerts
 from daemon.config import Settings
-from daemon.errors import DeliveryError, PermanentDeliveryError, StorageError
+from daemon.errors import ConfigError, DeliveryError, PermanentDeliveryError, StorageError
+from daemon.logs import redact
+from daemon.pacing import Pacer
 from notifiers import Notifier, notifier_class
 from notifiers.base import Action, Outcome
 from notifiers.slack import ALERT, Slack
@@ -42,7 +51,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Sent:
-    """What one pass did with one row: ``delivered``, ``retry`` or ``dead``."""
+    """What one pass did with one row: ``delivered``, ``retry`` or ``dead``; or, without an
+    attempt, ``deferred`` (given back to wait for its rate limit) or ``lost`` (its lease ran
+    out and another dispatcher has it)."""
 
     delivery_id: int
     notifier: str
@@ -71,17 +82,39 @@ class RetryPolicy:
 
 def build_notifiers(settings: Settings) -> dict[str, Notifier]:
     """The notifiers the configuration asks for, by name. Slack comes from the ``slack:``
-    section when it has a bot token; each ``notifiers:`` entry names its type. An unknown
-    type is a ``ConfigError`` listing the valid ones."""
+    section when it has a bot token; each ``notifiers:`` entry names its type (and is
+    named for it, unless it gives a ``name``). An unknown type is a ``ConfigError`` listing
+    the valid ones; so is a bad key of a notifier, or two entries with one name."""
     timeout = settings.delivery.timeout.total_seconds()
     built: dict[str, Notifier] = {}
     if settings.slack.bot_token:
         built[Slack.name] = Slack.from_config({**settings.slack.model_dump(), "timeout": timeout})
+    for name, cls, entry in _entries(settings, taken=set(built)):
+        # delivery.timeout unless the entry gives its own; the lease is for checks only
+        options = {"timeout": timeout, **entry, "lease": settings.delivery.lease}
+        built[name] = cls.from_config(options)
+    return built
+
+
+def lead_destinations(settings: Settings) -> dict[str, type[Notifier]]:
+    """The ``notifiers:`` entries every routed lead goes to (the CRMs, webhooks), by name."""
+    return {name: cls for name, cls, _ in _entries(settings, taken={Slack.name})
+            if cls.name != Slack.name}
+
+
+def _entries(settings: Settings, taken: set[str]) -> list[tuple[str, type[Notifier], dict[str, Any]]]:
+    entries = []
+    seen = set(taken)
     for entry in settings.notifiers:
         cls = notifier_class(entry.type)
-        options = {**entry.model_dump(), "timeout": timeout}
-        built[cls.name] = cls.from_config(options)
-    return built
+        options = entry.model_dump()
+        name = str(options.get("name") or cls.name)
+        if name in seen:
+            raise ConfigError(f"notifiers: two notifiers are named {name!r}; give each a "
+                              "different `name:`")
+        seen.add(name)
+        entries.append((name, cls, options))
+    return entries
 
 
 class Dispatcher:
@@ -105,14 +138,24 @@ class Dispatcher:
         self.alerts = alerts
         self.clock = clock or (lambda: datetime.now(UTC))
         self.rng = rng or random.Random()
+        #: per process: replicas sharing a CRM key must share its rate_limit out
+        self.pacers = {name: Pacer(n.rate_limits) for name, n in self.notifiers.items()
+                       if n.rate_limits}
+        #: paced notifiers answered 429 with Retry-After: no calls to them until then
+        self.held: dict[str, datetime] = {}
+        #: told of every attempt's result (the metrics); set by the Service
+        self.on_sent: Callable[[Sent], None] | None = None
 
     def run_due(self, limit: int = 20) -> list[Sent]:
         """One pass: lease up to ``limit`` due rows and attempt each once."""
         now = self.clock()
+        ready = [n for n in self.notifiers if self.held.get(n, now) <= now]
+        if not ready:
+            return []
         try:
             with self.db.session() as s:
                 due = outbox.claim_due(s, now=now, lease_until=now + self.lease, limit=limit,
-                                       notifiers=list(self.notifiers))
+                                       notifiers=ready)
         except OperationalError as exc:
             raise StorageError(f"cannot reach the database: {exc.orig or exc}") from exc
         return [self._send(d) for d in due]
@@ -151,6 +194,18 @@ class Dispatcher:
 
     def _send(self, d: Delivery) -> Sent:
         notifier = self.notifiers[d.notifier]
+        held = self.held.get(d.notifier)
+        if held is not None and held > self.clock():
+            return self._give_back(d, held, "held until its Retry-After")
+        pacer = self.pacers.get(d.notifier)
+        if pacer is not None:
+            cost = notifier.cost(d.action)
+            budget = (d.next_attempt_at - self.clock()).total_seconds() / 2
+            if not pacer.acquire(cost, max_wait=max(0.0, budget)):
+                later = self.clock() + timedelta(seconds=pacer.next_free(cost))
+                return self._give_back(d, later, "waiting for its rate limit")
+        if not self._hold_lease(d):
+            return Sent(d.id, d.notifier, d.action, "lost", d.attempts)
         with self.db.session() as s:
             lead = leads.get(s, d.lead_id) if d.lead_id is not None else None
             earlier = outbox.earlier_results(s, d.lead_id, d.notifier)
@@ -166,10 +221,32 @@ class Dispatcher:
         latency_ms = (time.perf_counter() - started) * 1000
         return self._record(d, outcome, latency_ms)
 
+    def _hold_lease(self, d: Delivery) -> bool:
+        """Renew the lease when less than 3/4 of it is left (a long batch, a long wait),
+        so the call starts with a whole lease; False when it was lost already."""
+        now = self.clock()
+        if d.next_attempt_at - now >= self.lease * 0.75:
+            return True
+        with self.db.session() as s:
+            kept = outbox.renew(s, d.id, d.attempts, until=now + self.lease)
+        if not kept:
+            log.warning("delivery #%s: its lease ran out before it was sent; another "
+                        "dispatcher has it", d.id)
+        return kept
+
+    def _give_back(self, d: Delivery, at: datetime, why: str) -> Sent:
+        with self.db.session() as s:
+            outbox.release(s, d.id, d.attempts, at=at)
+        log.debug("delivery #%s (%s %s) %s; due again at %s", d.id, d.notifier, d.action, why, at)
+        return Sent(d.id, d.notifier, d.action, "deferred", d.attempts - 1, at)
+
     def _record(self, d: Delivery, outcome: Outcome, latency_ms: float) -> Sent:
         now = self.clock()
         fate: str = outcome.kind
         next_at: datetime | None = None
+        if outcome.status_code == 429 and outcome.retry_at and d.notifier in self.pacers:
+            # the CRM's limit is per key: every call to it would be refused until then
+            self.held[d.notifier] = max(outcome.retry_at, self.held.get(d.notifier, now))
         if (fate == "retry" and d.attempts >= self.policy.max_attempts) or fate == "failed":
             fate = "dead"
         elif fate == "retry":
@@ -183,20 +260,29 @@ class Dispatcher:
                                     result=outcome.result)
             if fate == "dead" and current:
                 self._alert_dead(s, d, outcome)
+            if fate == "delivered" and outcome.result.get("ignored") and self.alerts is not None:
+                # e.g. FUB's archived lead flow: delivered, yet the lead is not in the CRM
+                what = outcome.result.get("source") or d.action
+                self.alerts.within(s, f"{outcome.result['ignored']} — later leads of that source "
+                                      "are dropped there too until it is restored",
+                                   key=f"ignored:{d.notifier}:{what}")
         if fate == "delivered":
             log.info("delivery #%s %s %s (lead #%s) delivered in %.0f ms", d.id, d.notifier,
                      d.action, d.lead_id, latency_ms)
         else:
             log.warning("delivery #%s %s %s (lead #%s) attempt %d: %s%s", d.id, d.notifier,
-                        d.action, d.lead_id, d.attempts, outcome.error,
+                        d.action, d.lead_id, d.attempts, redact(outcome.error),
                         f"; next at {next_at:%H:%M:%S}" if next_at else "; dead")
-        return Sent(d.id, d.notifier, d.action, fate, d.attempts, next_at, outcome.error)
+        sent = Sent(d.id, d.notifier, d.action, fate, d.attempts, next_at, outcome.error)
+        if self.on_sent is not None:
+            self.on_sent(sent)
+        return sent
 
     def _alert_dead(self, s: Any, d: Delivery, outcome: Outcome) -> None:
         if self.alerts is None:
             return
         if d.notifier == Slack.name and d.action == ALERT:
-            log.error("an alert could not be posted to Slack either: %s", d.payload.get("text"))
+            log.error("an alert could not be posted to Slack either: %s", redact(d.payload.get("text")))
             return
         lead = f" for lead #{d.lead_id}" if d.lead_id is not None else ""
         self.alerts.within(s, f"Delivery #{d.id} ({d.notifier} {d.action}{lead}) is dead after "

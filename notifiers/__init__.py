@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from daemon.errors import ConfigError
 from notifiers.base import Action, Notifier, Outcome
+from notifiers.followupboss import FollowUpBoss
+from notifiers.hubspot import HubSpot
 from notifiers.slack import Slack
+from notifiers.webhook import Webhook
 
 NOTIFIERS: dict[str, type[Notifier]] = {
     Slack.name: Slack,
+    FollowUpBoss.name: FollowUpBoss,
+    HubSpot.name: HubSpot,
+    Webhook.name: Webhook,
 }
 
 
@@ -24,4 +30,5 @@ def notifier_class(name: str) -> type[Notifier]:
         raise ConfigError(f"notifiers: unknown type {name!r}; valid types: {valid}") from None
 
 
-__all__ = ["NOTIFIERS", "Action", "Notifier", "Outcome", "Slack", "notifier_class"]
+__all__ = ["NOTIFIERS", "Action", "FollowUpBoss", "HubSpot", "Notifier", "Outcome", "Slack", "Webhook",
+           "notifier_class"]

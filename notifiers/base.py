@@ -71,6 +71,31 @@ def clip(text: str | None) -> str | None:
     return None if text is None else text[:RESPONSE_LIMIT]
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` calls per ``per`` seconds, as an outside system documents it.
+
+    The dispatcher paces each notifier with a token bucket per limit (daemon/pacing.py)."""
+
+    requests: int
+    per: float
+
+    @property
+    def rate(self) -> float:
+        """Calls per second."""
+        return self.requests / self.per
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.per:g}s"
+
+
+#: The routing facts a lead destination's rows carry as their payload (daemon/assign.py):
+#: ``status`` (assigned | claimed | drip | unassigned | new), ``why`` (round_robin,
+#: claimed, timeout, repeat, drip, unassigned, routing_off), ``agent``, ``agent_email``
+#: and ``crm_user_id`` (the agent's user id in the CRM; ``None`` without an agent).
+Routed = Mapping[str, Any]
+
+
 class Notifier(Protocol):
     """One outside system. ``deliver`` returns an ``Outcome`` or raises a ``DeliveryError``
     (``TransientDeliveryError`` to be retried, ``PermanentDeliveryError`` for good); any
@@ -86,3 +111,17 @@ class Notifier(Protocol):
         ...
 
     def deliver(self, lead: StoredLead | None, action: Action) -> Outcome: ...
+
+    #: the documented limits, by bucket name (``{}``: not paced)
+    rate_limits: Mapping[str, RateLimit]
+
+    def cost(self, action: str) -> Mapping[str, int]:
+        """How many calls of each rate-limit bucket one ``action`` makes (at most, usually)."""
+        ...
+
+    @classmethod
+    def lead_actions(cls, routed: Routed) -> tuple[str, ...]:
+        """The actions every routed lead takes with this notifier, one outbox row each,
+        written by the router in the transaction that routes the lead (``()``: none; Slack's
+        rows follow the claim flow instead)."""
+        ...

@@ -31,7 +31,7 @@ from daemon.errors import (
     TransientDeliveryError,
 )
 from daemon.lead import Lead, StoredLead
-from notifiers.base import Action, Outcome, clip
+from notifiers.base import Action, Outcome, RateLimit, Routed, clip
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,16 @@ class Slack:
         )
 
     # -- the interface ----------------------------------------------------------------
+
+    #: not paced: Slack's limits are per method and channel, and its 429s name the wait
+    rate_limits: Mapping[str, RateLimit] = {}
+
+    def cost(self, action: str) -> Mapping[str, int]:
+        return {}
+
+    @classmethod
+    def lead_actions(cls, routed: Routed) -> tuple[str, ...]:
+        return ()  # its rows follow the claim flow (daemon/assign.py)
 
     def deliver(self, lead: StoredLead | None, action: Action) -> Outcome:
         """Perform ``action``; raises ``TransientDeliveryError`` / ``PermanentDeliveryError``."""

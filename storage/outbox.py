@@ -164,6 +164,30 @@ def finish(session: Session, outbox_id: int, attempts: int, *, status: str, at: 
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
+def renew(session: Session, outbox_id: int, attempts: int, *, until: datetime) -> bool:
+    """Extend the lease of a row this dispatcher holds (attempt ``attempts``) to ``until``;
+    False when the lease was lost meanwhile (it ran out and another dispatcher took it)."""
+    done = session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == outbox_id, OutboxRow.attempts == attempts,
+               OutboxRow.status == "sending")
+        .values(next_attempt_at=until)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def release(session: Session, outbox_id: int, attempts: int, *, at: datetime) -> bool:
+    """Give a leased row back unattempted, due again at ``at``: its attempt is not
+    counted (it waited for its rate limit, it was not tried)."""
+    done = session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == outbox_id, OutboxRow.attempts == attempts,
+               OutboxRow.status == "sending")
+        .values(status="pending", attempts=OutboxRow.attempts - 1, next_attempt_at=at)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
 def earlier_results(session: Session, lead_id: int | None, notifier: str) -> dict[str, dict[str, Any]]:
     """What this notifier's delivered rows for this lead returned, by action name."""
     if lead_id is None:

@@ -158,7 +158,7 @@ def test_backoff_is_exponential_with_full_jitter_and_capped():
 
 
 def test_an_unknown_notifier_type_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="unknown type 'salesforce'; valid types: slack"):
+    with pytest.raises(ConfigError, match="unknown type 'salesforce'; valid types: followupboss, hubspot, slack, webhook"):
         build_notifiers(Settings(notifiers=[{"type": "salesforce"}]))
 
 
