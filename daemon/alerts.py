@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from daemon.logs import redact
 from notifiers.slack import ALERT, Slack
 from storage import outbox
 from storage.db import Database
@@ -36,7 +37,7 @@ class Alerts:
         self.wake = wake
 
     def __call__(self, text: str, *, key: str | None = None) -> None:
-        log.error("ALERT %s", text)
+        log.error("ALERT %s", redact(text))
         if not self.to_slack:
             return
         with self.db.session() as s:
@@ -46,7 +47,7 @@ class Alerts:
 
     def within(self, session: Session, text: str, *, key: str | None = None) -> None:
         """The alert is written (and sent) only if the caller's transaction commits."""
-        log.error("ALERT %s", text)
+        log.error("ALERT %s", redact(text))
         if self.to_slack:
             self._enqueue(session, text, key)
 

@@ -24,6 +24,7 @@ from daemon.assign import Router
 from daemon.config import Settings, load_settings
 from daemon.errors import LeadpipeError, RuleError
 from daemon.lead import DeadLetter, Ignored, Lead, Origin, ParseOutcome
+from daemon.mappings import load_mappings, mapping_files
 from daemon.pipeline import Engine, Processed, Worker, parse_email, replay
 from daemon.rules import (
     LABELS_FILE,
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     dreplay.add_argument("--all", action="store_true")
     dreplay.set_defaults(func=cmd_dlq_replay, quiet_logs=True)
 
+
     agents = sub.add_parser("agents", parents=[common], help="the agents, with today's counts")
     agents.add_argument("--json", action="store_true", help="one JSON object per agent")
     agents.set_defaults(func=cmd_agents, quiet_logs=True)
@@ -171,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", parents=[common],
                             help="check the configuration, the database, the rules and each mailbox")
     doctor.set_defaults(func=cmd_doctor)
+    stats = sub.add_parser("stats", parents=[common],
+                           help="per source over 24 h and 7 d: emails, leads, dead letters, drift, "
+                                "time to route and to claim")
+    stats.add_argument("--json", action="store_true", help="one JSON object per source and window")
+    stats.set_defaults(func=cmd_stats, quiet_logs=True)
     return p
 
 
@@ -214,6 +221,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from daemon.service import Service
 
     settings = settings_of(args)
+    if settings.log_format != "text" or settings.log_level != "INFO":
+        from daemon import logs
+
+        logs.setup(logging.DEBUG if args.verbose else settings.log_level, settings.log_format)
     service = Service(settings, console=ConsoleReport(), config_path=config_path_of(args))
     if args.once:
         results = service.run_once()
@@ -407,8 +418,13 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         load_vocabulary(settings.rules_dir / LABELS_FILE)
     except RuleError as exc:
         problems.extend([exc, *exc.also])
+    webhooks = load_mappings(settings.rules_dir)  # rules/webhooks/*.yaml
+    problems.extend(webhooks.errors)
     for p in problems:
         out.print(str(p), highlight=False)
+    mapping_count = len(mapping_files(settings.rules_dir))
+    if mapping_count:
+        out.print(f"{len(webhooks)} of {mapping_count} webhook mappings OK")
     out.print(f"{len(ruleset.rules)} of {len(files)} rule files OK; {len(problems)} problems")
     return EXIT_FAIL if problems else EXIT_OK
 
@@ -489,18 +505,21 @@ def cmd_rules_new(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_schema(args: argparse.Namespace) -> int:
+    from daemon import mappings
     from daemon.rules import json_schema_text
 
     settings = settings_of(args)
-    path = settings.rules_dir / "schema.json"
-    text = json_schema_text()
-    current = path.read_text(encoding="utf-8") if path.exists() else None
-    if args.check:
-        if current != text:
-            raise UserError(f"{path} is out of date; run leadpipe rules schema")
-        return EXIT_OK
-    path.write_text(text, encoding="utf-8")
-    out.print(f"wrote {path}")
+    schemas = [(settings.rules_dir / "schema.json", json_schema_text()),
+               (settings.rules_dir / mappings.WEBHOOKS_DIR / "schema.json", mappings.json_schema_text())]
+    for path, text in schemas:
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if args.check:
+            if current != text:
+                raise UserError(f"{path} is out of date; run leadpipe rules schema")
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        out.print(f"wrote {path}")
     return EXIT_OK
 
 
@@ -544,6 +563,14 @@ def cmd_dlq_show(args: argparse.Namespace) -> int:
             out.print(f"  {k}: {v}", highlight=False)
     if d.fields_missing:
         out.print("missing:  " + ", ".join(d.fields_missing))
+    if raw.origin is Origin.WEBHOOK:
+        out.print(f"--- the body posted to {raw.path} ---")
+        try:
+            out.print(json.dumps(json.loads(raw.data), indent=2, ensure_ascii=False), highlight=False)
+        except (ValueError, RecursionError):
+            out.print(raw.data.decode("utf-8", "replace"), highlight=False)
+        out.print(f"--- replay after fixing the mapping: leadpipe dlq replay {row.id}")
+        return EXIT_OK
     out.print("--- the email's text ---")
     try:
         out.print(Message(raw.data).text or "(no text)", markup=False, highlight=False)
@@ -670,6 +697,29 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             report(False, f"Slack: {exc} (check slack.bot_token and slack.base_url)")
     out.print("all checks passed" if not failures else f"{failures} checks failed")
     return EXIT_FAIL if failures else EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from daemon import stats
+
+    settings = settings_of(args)
+    rows = stats.compute(database_of(settings))
+    if args.json:
+        for r in rows:
+            print(json.dumps(r.to_json(), ensure_ascii=False))
+        return EXIT_OK
+    for window, _ in stats.WINDOWS:
+        mine = [r for r in rows if r.window == window]
+        t = Table(title=f"last {window}", title_justify="left")
+        for col in ("source", "emails", "leads", "dead letters", "drift", "route p50", "route p95",
+                    "claim p50"):
+            t.add_column(col, justify="left" if col == "source" else "right")
+        for r in mine:
+            t.add_row(r.source, str(r.emails), str(r.leads), str(r.dead_letters), str(r.drift_warnings),
+                      stats.seconds(r.route_median), stats.seconds(r.route_p95),
+                      stats.seconds(r.claim_median))
+        out.print(t if mine else f"last {window}: nothing received")
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:

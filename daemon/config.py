@@ -189,6 +189,68 @@ class DeliverySettings(_Section):
     )(lambda v: parse_duration(v))
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {None: 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2}
+
+
+def parse_size(value: Any) -> int:
+    """``'1MB'``, ``'512KiB'``, ``'64kb'`` or a number of bytes."""
+    if isinstance(value, int):
+        return value
+    m = _SIZE.match(str(value))
+    if not m:
+        raise ValueError(f"not a size: {value!r} (write e.g. 1MB, 512KB, or a number of bytes)")
+    unit = m.group(2).lower() if m.group(2) else None
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+class WebhookSourceSettings(_Section):
+    """The secret of one webhook source (its scheme is in rules/webhooks/SOURCE.yaml)."""
+
+    secret_keys: ClassVar[tuple[str, ...]] = ("secret",)
+
+    secret: str | None = Field(None, min_length=8)
+
+
+class WebhookSettings(_Section):
+    """``POST /webhooks/{source}`` (daemon/webhooks.py)."""
+
+    #: a bigger body is refused with 413
+    max_body: int = Field(1_048_576, ge=1024)
+    #: per source: ``secret`` or ``secret_file``
+    sources: dict[str, WebhookSourceSettings] = Field(default_factory=dict)
+
+    _sizes = field_validator("max_body", mode="before")(lambda v: parse_size(v))
+
+
+class HealthSettings(_Section):
+    """``GET /readyz`` and ``leadpipe status`` (daemon/health.py)."""
+
+    #: not ready when the oldest outbox row due for sending has waited longer than this
+    outbox_stuck_after: timedelta = timedelta(minutes=10)
+
+    _durations = field_validator("outbox_stuck_after", mode="before")(lambda v: parse_duration(v))
+
+
+class SilenceSettings(_Section):
+    """The source-silence alert (daemon/silence.py)."""
+
+    enabled: bool = True
+    #: a source is watched once its history averages at least this many leads a week
+    min_per_week: float = Field(5.0, gt=0)
+    #: how far back its history goes
+    history: timedelta = timedelta(days=30)
+    #: silent: no lead for longer than ``multiplier`` × its median gap between leads …
+    multiplier: float = Field(3.0, gt=0)
+    #: … and never less than this
+    floor: timedelta = timedelta(hours=6)
+    check_interval: timedelta = timedelta(minutes=5)
+
+    _durations = field_validator("history", "floor", "check_interval", mode="before")(
+        lambda v: parse_duration(v)
+    )
+
+
 class NotifierSettings(BaseModel):
     """One outside system; checked by the notifier it names (its own keys vary)."""
 
@@ -236,6 +298,9 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     notifiers: list[NotifierSettings] = Field(default_factory=list)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    silence: SilenceSettings = Field(default_factory=SilenceSettings)
 
     _durations = field_validator("regex_timeout", "poll_interval", mode="before")(
         lambda v: parse_duration(v)

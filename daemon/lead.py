@@ -165,6 +165,8 @@ class DeadLetterReason(enum.StrEnum):
     MISSING_REQUIRED_FIELD = "missing_required_field"
     EMPTY_BODY = "empty_body"
     UNREADABLE_EMAIL = "unreadable_email"
+    #: a webhook body that is not JSON (or not UTF-8)
+    UNREADABLE_PAYLOAD = "unreadable_payload"
     RULE_TIMEOUT = "rule_timeout"
     PARSER_ERROR = "parser_error"
 

@@ -70,6 +70,28 @@ class NoRule:
 
 
 @dataclass
+class Patterns:
+    """A rule's compiled patterns, searched under its time limit (filters need only this:
+    webhook mappings run the same filters on JSON values)."""
+
+    timeout: float
+    rule_name: str
+    patterns: dict[str, regex.Pattern[str]] = field(default_factory=dict)
+
+    def pattern(self, p: str) -> regex.Pattern[str]:
+        compiled = self.patterns.get(p)
+        if compiled is None:
+            compiled = self.patterns[p] = compile_pattern(p)
+        return compiled
+
+    def search(self, p: str, text: str) -> regex.Match[str] | None:
+        try:
+            return self.pattern(p).search(text, timeout=self.timeout)
+        except TimeoutError as exc:
+            raise RuleTimeout(self.rule_name, p) from exc
+
+
+@dataclass
 class _Context:
     """Per-email caches shared by the extractors of one rule run."""
 
@@ -393,8 +415,14 @@ _STRATEGIES: dict[str, Callable[[Extractor, _Context], Iterable[str]]] = {
 
 def apply_filters(value: str, ex: Extractor, ctx: _Context) -> str | None:
     """Run ``ex.filters`` in order, then the final trim; ``None`` when nothing is left."""
+    return filter_value(value, ex.filters, ctx)
+
+
+def filter_value(value: str, filters: Iterable[rules_mod.Filter], ctx: Patterns | _Context) -> str | None:
+    """Run ``filters`` on ``value`` in order, then the final trim; ``None`` when nothing is
+    left. Raises ``RuleTimeout`` when a pattern runs too long."""
     current: str | None = value
-    for f in ex.filters:
+    for f in filters:
         if current is None:
             return None
         current = _filter(f, current, ctx)
@@ -406,7 +434,7 @@ def apply_filters(value: str, ex: Extractor, ctx: _Context) -> str | None:
     return current
 
 
-def _filter(f: rules_mod.Filter, value: str, ctx: _Context) -> str | None:
+def _filter(f: rules_mod.Filter, value: str, ctx: Patterns | _Context) -> str | None:
     if isinstance(f, str):
         return _SIMPLE[f](value)
     if isinstance(f, rules_mod.RegexFilter):

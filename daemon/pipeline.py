@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,9 @@ from sqlalchemy.exc import OperationalError
 from daemon import normalize
 from daemon.errors import RuleError, StorageError
 from daemon.generic import extract_generic
-from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, ParseOutcome, RawEmail
+from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, Origin, ParseOutcome, RawEmail
+from daemon.logs import redact
+from daemon.mappings import MappingSet, load_mappings, parse_stored_webhook
 from daemon.message import Message, UnreadableEmail
 from daemon.parsing import (
     Extraction,
@@ -53,6 +55,8 @@ class Engine:
     region: str = "US"
     regex_timeout: timedelta = timedelta(seconds=1)
     labels: Vocabulary = field(default_factory=Vocabulary)
+    #: the webhook mappings (``rules/webhooks/``); their errors are also in ``rules.errors``
+    webhooks: MappingSet = field(default_factory=MappingSet)
 
     @classmethod
     def load(cls, rules_dir: Path, *, region: str = "US",
@@ -67,13 +71,25 @@ class Engine:
         except RuleError as exc:
             labels = Vocabulary()
             rules = dataclasses.replace(rules, errors=(*rules.errors, exc, *exc.also))
+        webhooks = load_mappings(rules_dir)
+        if webhooks.errors:
+            rules = dataclasses.replace(rules, errors=(*rules.errors, *webhooks.errors))
         return cls(
             rules=rules,
             scoring=load_scoring(Path(rules_dir) / "scoring.yaml"),
             region=region,
             regex_timeout=regex_timeout,
             labels=labels,
+            webhooks=webhooks,
         )
+
+
+def parse_stored(raw: RawEmail, engine: Engine) -> ParseOutcome:
+    """The outcome of one stored inbound row: a webhook body goes through its source's
+    mapping (daemon/mappings.py), anything else is an email. Never raises."""
+    if raw.origin is Origin.WEBHOOK:
+        return parse_stored_webhook(raw, engine)
+    return parse_email(raw.data, engine, received_at=raw.received_at)
 
 
 def parse_email(data: bytes, engine: Engine, *, received_at: Any = None) -> ParseOutcome:
@@ -251,6 +267,9 @@ class Processed:
     outcome: ParseOutcome
     lead_id: int | None = None
     dead_letter_id: int | None = None
+    #: where the email came from (``Origin``'s value) and when it arrived; set by the Worker
+    origin: str | None = None
+    arrived_at: datetime | None = None
 
 
 class Worker:
@@ -287,12 +306,13 @@ class Worker:
         never be retried forever or stop the daemon.
         """
         engine = self._engine()
+        raw: RawEmail | None = None
         try:
             with self.db.session() as s:
                 raw = inbound.lock_one(s, inbound_id)
                 if raw is None:
                     return None
-                outcome = parse_email(raw.data, engine, received_at=raw.received_at)
+                outcome = parse_stored(raw, engine)
                 result = store_outcome(s, inbound_id, raw, outcome, router=self.router)
         except OperationalError as exc:
             raise StorageError(f"cannot reach the database: {exc.orig or exc}") from exc
@@ -301,6 +321,8 @@ class Worker:
         except Exception as exc:  # isolation boundary: this email's outcome would not store or route
             log.exception("email #%s: storing its outcome failed", inbound_id)
             result = self._store_failure(inbound_id, exc)
+        if raw is not None:
+            result = dataclasses.replace(result, origin=raw.origin.value, arrived_at=raw.received_at)
         _log(result)
         if self.on_processed is not None:
             try:
@@ -355,7 +377,7 @@ def _log(result: Processed) -> None:
         log.info("email #%s ignored: %s", result.inbound_id, o.reason)
     else:
         log.warning("email #%s → dead letter #%s: %s: %s", result.inbound_id, result.dead_letter_id,
-                    o.reason.value, o.detail)
+                    o.reason.value, redact(o.detail))
 
 
 @dataclass(frozen=True)
@@ -386,7 +408,7 @@ def replay(db: Database, engine: Engine, dead_letter_id: int,
             return Replayed(dead_letter_id, existing.lead, existing.id, already_resolved=True)
         raw = inbound.get_raw(s, stored.inbound_email_id)
         assert raw is not None  # foreign key
-        outcome = parse_email(raw.data, engine, received_at=raw.received_at)
+        outcome = parse_stored(raw, engine)
         if isinstance(outcome, Lead):
             lead_id = leads.insert(s, outcome, inbound_email_id=stored.inbound_email_id)
             if router is not None:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from daemon.errors import RuleError
+from daemon.mappings import LoadedMapping, MappingSet, load_mapping_file, mapping_files
 from daemon.pipeline import Engine
 from daemon.rules import (
     LABELS_FILE,
@@ -58,6 +59,7 @@ class RulesReloader:
         self.alert = alert or (lambda text: log.error("ALERT %s", text))
         self._stamps: dict[Path, _Stamp] = {}
         self._rules: dict[Path, LoadedRule] = {}
+        self._mappings: dict[Path, LoadedMapping] = {}  # rules/webhooks/*.yaml
         self._errors: dict[Path, list[RuleError]] = {}
         self._scoring = Scoring()
         self._labels = Vocabulary()
@@ -74,6 +76,7 @@ class RulesReloader:
             del self._stamps[path]
             self._errors.pop(path, None)
             gone = self._rules.pop(path, None)
+            self._mappings.pop(path, None)
             if path.name == LABELS_FILE:
                 self._labels = Vocabulary()
             log.warning("rules: %s was removed%s", path,
@@ -89,7 +92,7 @@ class RulesReloader:
     # -- one file ------------------------------------------------------------------------
 
     def _scan(self) -> dict[Path, _Stamp]:
-        paths = [*rule_files(self.directory),
+        paths = [*rule_files(self.directory), *mapping_files(self.directory),
                  *(self.directory / name for name in (SCORING_FILE, LABELS_FILE))]
         stamps = {}
         for path in paths:
@@ -123,6 +126,10 @@ class RulesReloader:
 
     def _read(self, path: Path) -> str:
         """Load ``path`` into the state; a short description of what is now in force."""
+        if path.parent != self.directory:  # rules/webhooks/
+            mapping = load_mapping_file(path)
+            self._mappings[path] = LoadedMapping(mapping, str(path))
+            return f"webhook mapping {mapping.name}"
         if path.name == SCORING_FILE:
             self._scoring = load_scoring(path)
             return f"{len(self._scoring.conditions)} scoring conditions"
@@ -144,6 +151,8 @@ class RulesReloader:
                     else "drift tolerance and the generic rule are off")
         elif path in self._rules:
             kept = f"the last good version ({self._rules[path].rule.name}) stays in force"
+        elif path in self._mappings:
+            kept = f"the last good version ({self._mappings[path].mapping.name}) stays in force"
         else:
             kept = "this file never loaded, so its source is not parsed"
         return (f"rule file {path} not reloaded: " + "; ".join(str(p) for p in problems)
@@ -151,6 +160,10 @@ class RulesReloader:
 
     def _build(self) -> Engine:
         errors = [e for path in sorted(self._errors) for e in self._errors[path]]
+        webhook_errors = [e for path in sorted(self._errors) if path.parent != self.directory
+                          for e in self._errors[path]]
         return Engine(rules=ruleset_of(self._rules.values(), errors, self.directory),
                       scoring=self._scoring, region=self.region, regex_timeout=self.regex_timeout,
-                      labels=self._labels)
+                      labels=self._labels,
+                      webhooks=MappingSet(tuple(self._mappings[p] for p in sorted(self._mappings)),
+                                          tuple(webhook_errors)))

@@ -26,14 +26,19 @@ from daemon.errors import ConfigError, MailboxError, StorageError
 from daemon.imap import MailboxWatcher
 from daemon.inbox import DirectoryInbox, accept_many
 from daemon.lead import RawEmail
+from daemon.logs import redact
+from daemon.metrics import Metrics
 from daemon.pipeline import Processed, Worker
 from daemon.reload import RulesReloader
 from daemon.routing import Roster
-from storage import dead_letters, inbound, mailboxes, outbox
+from daemon.silence import SilenceMonitor
+from storage import mailboxes
 from storage.db import Database
 from storage.inbound import Stored
 
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
     from daemon.socket_mode import SocketMode
     from daemon.web import WebServer
 
@@ -85,6 +90,11 @@ class Service:
         self._console = console
         self.worker = Worker(self.db, lambda: self.engine, on_processed=self._processed,
                              router=self.router)
+        # Metrics (GET /metrics) are fed by hooks where things happen; silence is a job.
+        self.metrics = Metrics(self.db)
+        self.dispatcher.on_sent = self.metrics.sent
+        self.router.on_claim = self.metrics.claimed
+        self.silence = SilenceMonitor(self.db, settings.silence, self.alert)
         self.inbox = DirectoryInbox(settings.inbox_dir) if not settings.mailboxes else None
         self.watchers = [MailboxWatcher(m, self.db, store=self._store_and_wake) for m in settings.mailboxes]
         self._threads: dict[str, threading.Thread] = {}
@@ -93,6 +103,7 @@ class Service:
         # After the commit: the outbox rows it wrote are visible to the dispatcher now.
         self.deliver_wake.set()
         self.drift.observe(result)
+        self.metrics.processed(result)
         if self._console is not None:
             self._console(result)
 
@@ -100,7 +111,7 @@ class Service:
         """Tell people: logged, and posted to the Slack alerts channel through the outbox."""
         alerts: Alerts | None = getattr(self, "alerts", None)
         if alerts is None:  # called while __init__ is still building the parts
-            log.error("ALERT %s", text)
+            log.error("ALERT %s", redact(text))
             return
         alerts(text, key=key)
 
@@ -201,6 +212,10 @@ class Service:
         scheduler.add_job(self.expire_offers, "interval", id="claim_timeouts",
                           seconds=self.settings.routing.timeout_check_interval.total_seconds(),
                           max_instances=1, coalesce=True)
+        if self.settings.silence.enabled:
+            scheduler.add_job(self.check_silence, "interval", id="silence",
+                              seconds=self.settings.silence.check_interval.total_seconds(),
+                              max_instances=1, coalesce=True)
         scheduler.start()
         slack_side = self._start_slack_side()
         dispatcher = threading.Thread(target=self.dispatcher.run, args=(self.stop, self.deliver_wake),
@@ -235,6 +250,24 @@ class Service:
                         ", ".join(late))
         log.info("leadpipe stopped")
 
+    def web_routers(self) -> list[APIRouter]:
+        """``POST /webhooks/{source}``, ``GET /readyz`` and ``GET /metrics``."""
+        from daemon.health import health_router
+        from daemon.metrics import metrics_router
+        from daemon.webhooks import Webhooks, webhook_router
+
+        hooks = Webhooks(self.db, lambda: self.engine, self.worker, self.settings.webhooks,
+                         metrics=self.metrics)
+        return [webhook_router(hooks), health_router(self.db, self.settings),
+                metrics_router(self.metrics)]
+
+    def check_silence(self) -> None:
+        """The source-silence job (daemon/silence.py)."""
+        try:
+            self.silence.check()
+        except Exception:  # isolation boundary: a scheduled job logs and runs again
+            log.exception("the source-silence check failed")
+
     def _start_slack_side(self) -> list[WebServer | SocketMode]:
         """The ways Claim clicks come back: the web server (``POST /slack/actions``, when
         a signing secret is set) and Socket Mode (when an app-level token is set)."""
@@ -244,8 +277,9 @@ class Service:
         parts: list[WebServer | SocketMode] = []
         slack = self.settings.slack
         web = self.settings.web
-        if web.enabled and slack.signing_secret:
-            parts.append(WebServer(make_app(self.router, slack.signing_secret),
+        if web.enabled:  # Slack interactivity, webhooks, health, metrics
+            parts.append(WebServer(make_app(self.router, slack.signing_secret,
+                                            routers=self.web_routers()),
                                    web.host, web.port).start())
         if slack.app_token:
             socket_mode = SocketMode(self.router, app_token=slack.app_token, base_url=slack.base_url)
@@ -327,44 +361,7 @@ def _stamp(path: Path | None) -> tuple[float, int] | None:
 
 
 def health(settings: Settings) -> dict[str, Any]:
-    """What ``leadpipe status`` shows; ``healthy`` is false when the database is unreachable."""
-    report: dict[str, Any] = {"database": None, "healthy": False}
-    db = Database(settings.database_url)
-    try:
-        db.ping()
-        db.upgrade()
-        with db.session() as s:
-            counts = inbound.count_by_status(s)
-            open_dead = dead_letters.count_open(s)
-            states = mailboxes.all_states(s)
-            deliveries = outbox.count_by_status(s)
-        report.update(
-            database=f"ok ({db.describe()})",
-            emails=counts,
-            pending=counts.get("pending", 0),
-            open_dead_letters=open_dead,
-            deliveries=deliveries,
-            healthy=True,
-        )
-        now = datetime.now(UTC)
-        for m in settings.mailboxes:
-            state = next((x for x in states if x.mailbox == m.name and x.folder == m.folder), None)
-            report[f"mailbox {m.name}"] = _mailbox_line(state, now)
-            contact = state.last_contact_at if state else None
-            if contact is None or now - contact > m.alert_after:
-                report["healthy"] = False
-    except StorageError as exc:
-        report["database"] = f"unreachable: {exc}"
-    finally:
-        db.dispose()
-    return report
+    """What ``leadpipe status`` shows: the readiness checks of ``GET /readyz`` (daemon/health.py)."""
+    from daemon.health import status
 
-
-def _mailbox_line(state: mailboxes.MailboxState | None, now: datetime) -> str:
-    if state is None or state.last_contact_at is None:
-        return "never reached" + (f" (last error: {state.last_error})" if state and state.last_error else "")
-    ago = int((now - state.last_contact_at).total_seconds())
-    line = f"last contact {ago}s ago, UID {state.last_uid}"
-    if state.down_since is not None:
-        line += f"; unreachable since {state.down_since:%Y-%m-%d %H:%M} UTC: {state.last_error}"
-    return line
+    return status(settings)

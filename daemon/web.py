@@ -20,13 +20,13 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
 import anyio.to_thread
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from daemon.assign import Router
 from daemon.errors import ConfigError
@@ -79,11 +79,15 @@ class SignatureCheck:
         return None
 
 
-def make_app(router: Router, signing_secret: str, *,
-             clock: Callable[[], float] = time.time) -> FastAPI:
-    """The FastAPI app: ``POST /slack/actions`` and ``GET /healthz``."""
-    app = FastAPI(title="leadpipe", docs_url=None, redoc_url=None, openapi_url=None)
-    check = SignatureCheck(signing_secret, clock=clock)
+def make_app(router: Router, signing_secret: str | None, *,
+             clock: Callable[[], float] = time.time,
+             routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The FastAPI app: ``POST /slack/actions`` (404 without a signing secret), ``GET
+    /healthz``, and ``routers``; ``GET /openapi.json`` describes them."""
+    app = FastAPI(title="leadpipe", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    check = SignatureCheck(signing_secret, clock=clock) if signing_secret else None
+    for extra in routers:  # webhooks, /readyz, /metrics (daemon/webhooks.py, health.py, metrics.py)
+        app.include_router(extra)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -92,6 +96,8 @@ def make_app(router: Router, signing_secret: str, *,
     @app.post("/slack/actions")
     async def slack_actions(request: Request) -> Response:
         body = await request.body()
+        if check is None:
+            return Response(status_code=404, content="slack.signing_secret is not set")
         why = check.problem(request.headers.get("x-slack-request-timestamp"),
                             request.headers.get("x-slack-signature"), body)
         if why is not None:

@@ -6,15 +6,18 @@ SQLite by default (no setup), PostgreSQL (``postgresql+psycopg://``) in producti
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from daemon.errors import StorageError
 
@@ -57,6 +60,7 @@ class Database:
             # BEGIN IMMEDIATE can serialise writers (see ``write_session``).
             event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._probe_engine: Engine | None = None  # see ``probe``
 
     @property
     def is_sqlite(self) -> bool:
@@ -111,6 +115,38 @@ class Database:
         except SQLAlchemyError as exc:
             raise StorageError(f"migrating {self.describe()} failed: {_first_line(exc)}") from exc
 
+    def probe(self, timeout: float = 3.0) -> str | None:
+        """The schema revision, read over a new connection rather than one from the pool: a
+        SQLite file renamed or deleted under a running daemon still answers on the pool's
+        open handle, and a dropped PostgreSQL database on a pooled connection until it is
+        reused. Raises ``StorageError`` when the database cannot be read."""
+        try:
+            if self.is_sqlite:
+                return self._probe_sqlite(timeout)
+            if self._probe_engine is None:
+                self._probe_engine = create_engine(
+                    self.url, poolclass=NullPool, connect_args={"connect_timeout": max(1, int(timeout))})
+            with self._probe_engine.connect() as conn:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise StorageError(
+                f"cannot read the database {self.describe()}: {_first_line(exc)}"
+            ) from exc
+
+    def _probe_sqlite(self, timeout: float) -> str | None:
+        path = self.url.database
+        if not path or path == ":memory:":
+            with self.engine.connect() as c:
+                return c.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        # mode=rw: a missing file is an error, not a new empty database
+        conn = sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=rw", uri=True,
+                               timeout=timeout)
+        try:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        finally:
+            conn.close()
+        return None if row is None else str(row[0])
+
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:
             if not inspect(conn).has_table("alembic_version"):
@@ -119,6 +155,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._probe_engine is not None:
+            self._probe_engine.dispose()
 
 
 def alembic_config(db: Database) -> Any:

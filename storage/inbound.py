@@ -51,12 +51,14 @@ def dedup_key(data: bytes, message_id: str | None) -> str:
     )
 
 
-def store(session: Session, raw: RawEmail, headers: InboundHeaders) -> Stored:
+def store(session: Session, raw: RawEmail, headers: InboundHeaders, *,
+          key: str | None = None) -> Stored:
     """Insert ``raw`` unless it is already stored (same UID, or same ``dedup_key``).
 
-    Runs in a savepoint, so a duplicate does not spoil the caller's transaction.
+    ``key`` overrides the dedup key computed from the bytes (a webhook's provider event
+    id). Runs in a savepoint, so a duplicate does not spoil the caller's transaction.
     """
-    key = dedup_key(raw.data, headers.message_id)
+    key = key or dedup_key(raw.data, headers.message_id)
     existing = _find(session, raw, key)
     if existing is not None:
         return Stored(existing.id, False, existing.status)
@@ -177,3 +179,8 @@ def count_by_status(session: Session) -> dict[str, int]:
 
     rows = session.execute(select(InboundEmail.status, func.count()).group_by(InboundEmail.status))
     return {status: n for status, n in rows}
+
+
+def status_of(session: Session, inbound_id: int) -> str | None:
+    """The pipeline status of one stored row (``pending``, ``done``, …), or ``None``."""
+    return session.scalar(select(InboundEmail.status).where(InboundEmail.id == inbound_id))

@@ -246,7 +246,8 @@ class Setup:
     rows: Rows
 
     def configure(self, mailbox: dict[str, Any]) -> None:
-        config = {"database_url": self.database_url, "mailboxes": [mailbox]}
+        config = {"database_url": self.database_url, "mailboxes": [mailbox],
+                  "web": {"host": "127.0.0.1", "port": 0}}
         (self.workdir / "leadpipe.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
 
     @contextlib.contextmanager

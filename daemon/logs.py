@@ -1,0 +1,83 @@
+"""Log output and redaction.
+
+``setup`` sends the daemon's log to stderr, human-readable (``text``, the default) or one
+JSON object per line (``log_format: json``) for a log collector. ``redact`` masks email
+addresses and phone numbers in free text (a dead letter's detail, an alert, an error a
+CRM sent back) before it is logged: leads' contact details never appear in full at INFO
+or above. Lines about a lead name its id (``lead #12``), not its person.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+_EMAIL = re.compile(r"(?<![\w.+'-])([\w.+-][\w.+'-]*)@([\w-]+(?:\.[\w-]+)*)")
+# A North-American shape (305-555-0142, (305) 555 0142, +1 305.555.0142) or E.164 (+…):
+# not dates (2026-01-05), times or ids.
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d{8,15}|(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-]?)\d{3}[\s.-]?\d{4})(?![\w])"
+)
+
+#: attributes every LogRecord has; the rest were passed in ``extra=`` and go into JSON
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def mask_email(address: str) -> str:
+    """``ana.ruiz@example.com`` → ``a***@example.com``."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def mask_phone(number: str) -> str:
+    """``+13055550142`` → ``***0142``: enough to tell two leads apart in a log."""
+    digits = re.sub(r"\D", "", number)
+    return "***" + digits[-4:] if len(digits) > 4 else "***"
+
+
+def redact(text: object) -> str:
+    """``text`` with every email address and phone number in it masked."""
+    value = _EMAIL.sub(lambda m: mask_email(m.group(0)), str(text))
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), value)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and exception, extras)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value if isinstance(value, str | int | float | bool | None) else str(value)
+        return json.dumps(out, ensure_ascii=False)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup(level: int | str = logging.INFO, fmt: str = "text", stream: TextIO | None = None) -> None:
+    """Send the log to ``stream`` (stderr) as ``text`` or ``json``, in place of the root
+    logger's plain stream handlers."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        # plain stream handlers (basicConfig's, an earlier setup's); others (a test
+        # runner's capture, a syslog handler) stay
+        if type(old) is logging.StreamHandler:
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Alembic narrates every migration step at INFO; only its problems matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
