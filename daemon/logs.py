@@ -16,12 +16,22 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-_EMAIL = re.compile(r"(?<![\w.+'-])([\w.+-][\w.+'-]*)@([\w-]+(?:\.[\w-]+)*)")
-# A North-American shape (305-555-0142, (305) 555 0142, +1 305.555.0142) or E.164 (+…):
-# not dates (2026-01-05), times or ids.
-_PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{8,15}|(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-]?)\d{3}[\s.-]?\d{4})(?![\w])"
-)
+_EMAIL = re.compile(r"(?<![\w.+-])([\w.+-][\w.+'-]*)@([\w-]+(?:\.[\w-]+)*)")
+# A run of digits and phone punctuation; ``_phone`` decides whether it is a phone number.
+_PHONEISH = re.compile(r"(?<![\w+#.:/-])\+?\(?\d[\d().\s-]{5,}\d(?![\w])")
+_DATE_OR_TIME = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}")
+
+
+def _phone(m: re.Match[str]) -> str:
+    """Mask a phone number, even one too short or long to be valid (what a lead typed); leave
+    dates, times and plain ids (fewer than 10 digits without phone punctuation) alone."""
+    text = m.group(0)
+    digits = sum(c.isdigit() for c in text)
+    punctuated = text.startswith("+") or any(c in text for c in "()-. ")
+    if _DATE_OR_TIME.search(text) or not 7 <= digits <= 15 or (not punctuated and digits < 10):
+        return text
+    return mask_phone(text.strip())
+
 
 #: attributes every LogRecord has; the rest were passed in ``extra=`` and go into JSON
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -42,7 +52,7 @@ def mask_phone(number: str) -> str:
 def redact(text: object) -> str:
     """``text`` with every email address and phone number in it masked."""
     value = _EMAIL.sub(lambda m: mask_email(m.group(0)), str(text))
-    return _PHONE.sub(lambda m: mask_phone(m.group(0)), value)
+    return _PHONEISH.sub(_phone, value)
 
 
 class JsonFormatter(logging.Formatter):
