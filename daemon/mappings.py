@@ -124,34 +124,35 @@ def _bracket(inner: str, text: str) -> Step:
     raise ValueError(f"bad JSON path {text!r}: [{inner}] is neither an index, a \"key\" nor key=value")
 
 
-_MISSING = object()
+#: what ``resolve`` returns for a path that leads nowhere
+MISSING = object()
 
 
 def resolve(doc: Any, steps: tuple[Step, ...]) -> Any:
-    """The value at ``steps`` in ``doc``, or ``_MISSING``."""
+    """The value at ``steps`` in ``doc``, or ``MISSING``."""
     current = doc
     for step in steps:
         if isinstance(step, Where):
             if not isinstance(current, list):
-                return _MISSING
+                return MISSING
             current = next((x for x in current if isinstance(x, dict)
-                            and _text(x.get(step.key), ", ") == step.value), _MISSING)
+                            and _text(x.get(step.key), ", ") == step.value), MISSING)
         elif isinstance(step, int):
             if not isinstance(current, list) or not -len(current) <= step < len(current):
-                return _MISSING
+                return MISSING
             current = current[step]
         else:
             if not isinstance(current, dict) or step not in current:
-                return _MISSING
+                return MISSING
             current = current[step]
-        if current is _MISSING:
-            return _MISSING
+        if current is MISSING:
+            return MISSING
     return current
 
 
 def _text(value: Any, join: str) -> str | None:
     """A JSON value as the text a filter sees; ``None`` for null, objects and nothing."""
-    if value is None or value is _MISSING or isinstance(value, dict):
+    if value is None or value is MISSING or isinstance(value, dict):
         return None
     if isinstance(value, bool):
         return "true" if value else "false"

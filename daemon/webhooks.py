@@ -213,6 +213,11 @@ def webhook_router(hooks: Webhooks) -> APIRouter:
     force when it was built (sources added later are served too)."""
     router = APIRouter()
     sources = sorted(m.source for m in hooks.engine().webhooks)
+    for source in sources:
+        if not hooks.secret(source):
+            log.warning("webhook %s: no secret configured (webhooks.sources.%s.secret or "
+                        "secret_file): every request to /webhooks/%s is refused", source, source,
+                        source)
     header_names = sorted({m.auth.header for m in hooks.engine().webhooks})
     source_schema: dict[str, Any] = {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_.-]*$"}
     if sources:

@@ -23,6 +23,7 @@ import pytest
 from daemon.config import Settings
 from daemon.errors import RuleError
 from daemon.mappings import (
+    MISSING,
     WebhookMapping,
     load_mapping_file,
     load_mappings,
@@ -320,7 +321,8 @@ def test_json_paths_reach_nested_keys_indexes_and_selected_list_items():
     assert resolve(doc, parse_path("a['b c'][1].d")) == "x"
     assert resolve(doc, parse_path('$.a["b c"][-2]')) == 1
     assert resolve(doc, parse_path("fields[name=phone].values[0]")) == "305"
-    assert resolve(doc, parse_path("fields[name='email'].values[0]")) is not None  # _MISSING
+    assert resolve(doc, parse_path("fields[name='email'].values[0]")) is MISSING
+    assert resolve(doc, parse_path("a.nope")) is MISSING and resolve(doc, parse_path("fields[5]")) is MISSING
     for bad in ("", "a..b", "a[", "a[x y]", "a]b"):
         with pytest.raises(ValueError):
             parse_path(bad)
