@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from daemon import goldens, inbox, roster
+from daemon.admin import commands as admin_commands
 from daemon.assign import Router
 from daemon.config import Settings, load_settings
 from daemon.errors import LeadpipeError, RuleError
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "time to route and to claim")
     stats.add_argument("--json", action="store_true", help="one JSON object per source and window")
     stats.set_defaults(func=cmd_stats, quiet_logs=True)
+    admin_commands.add_parser(sub, common)
     return p
 
 

@@ -189,6 +189,54 @@ class DeliverySettings(_Section):
     )(lambda v: parse_duration(v))
 
 
+class AdminUser(_Section):
+    """One person who may sign in to the admin pages (``leadpipe admin hash-password``)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    password_hash: str
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2(cls, v: str) -> str:
+        if not v.startswith("$argon2"):
+            raise ValueError("password_hash must be an Argon2 hash; make one with "
+                             "`leadpipe admin hash-password`")
+        return v
+
+
+class AdminSettings(_Section):
+    """The admin pages under ``/admin`` (daemon/admin/): on when a user or a token is set."""
+
+    secret_keys: ClassVar[tuple[str, ...]] = ("token", "session_secret")
+
+    users: list[AdminUser] = Field(default_factory=list)
+    #: one shared admin token instead of (or beside) users; at least 16 characters
+    token: str | None = Field(None, min_length=16)
+    #: signs the session cookies; unset: a random key per start (sessions end on restart)
+    session_secret: str | None = Field(None, min_length=16)
+    session_lifetime: timedelta = timedelta(hours=12)
+    #: send cookies over HTTPS only; false only for plain http on loopback
+    cookie_secure: bool = True
+    #: failed logins per client address (and per user name) within ``login_window``
+    login_attempts: int = Field(5, ge=1, le=1000)
+    login_window: timedelta = timedelta(minutes=15)
+
+    _durations = field_validator("session_lifetime", "login_window", mode="before")(
+        lambda v: parse_duration(v)
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.users or self.token)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> AdminSettings:
+        names = [u.name for u in self.users]
+        if len(names) != len(set(names)):
+            raise ValueError("admin.users: two users have the same name")
+        return self
+
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {None: 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2}
 
@@ -301,6 +349,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     silence: SilenceSettings = Field(default_factory=SilenceSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
 
     _durations = field_validator("regex_timeout", "poll_interval", mode="before")(
         lambda v: parse_duration(v)

@@ -37,7 +37,7 @@ from storage.db import Database
 from storage.inbound import Stored
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
+    from fastapi import APIRouter, FastAPI
 
     from daemon.socket_mode import SocketMode
     from daemon.web import WebServer
@@ -250,6 +250,20 @@ class Service:
                         ", ".join(late))
         log.info("leadpipe stopped")
 
+    def web_app(self) -> FastAPI:
+        """The web server's app: Slack interactivity, and the admin pages when ``admin:``
+        has a user or a token (they read the rules in force, and route replayed leads)."""
+        from daemon.web import make_app
+
+        admin = None
+        if self.settings.admin.enabled:
+            from daemon.admin.site import Admin
+
+            admin = Admin(self.db, self.settings, engine=lambda: self.engine, router=self.router,
+                          wake=self.deliver_wake.set).router()
+        return make_app(self.router, self.settings.slack.signing_secret, admin=admin,
+                        routers=self.web_routers())
+
     def web_routers(self) -> list[APIRouter]:
         """``POST /webhooks/{source}``, ``GET /readyz`` and ``GET /metrics``."""
         from daemon.health import health_router
@@ -272,15 +286,13 @@ class Service:
         """The ways Claim clicks come back: the web server (``POST /slack/actions``, when
         a signing secret is set) and Socket Mode (when an app-level token is set)."""
         from daemon.socket_mode import SocketMode
-        from daemon.web import WebServer, make_app
+        from daemon.web import WebServer
 
         parts: list[WebServer | SocketMode] = []
         slack = self.settings.slack
         web = self.settings.web
-        if web.enabled:  # Slack interactivity, webhooks, health, metrics
-            parts.append(WebServer(make_app(self.router, slack.signing_secret,
-                                            routers=self.web_routers()),
-                                   web.host, web.port).start())
+        if web.enabled:  # Slack interactivity, webhooks, health, metrics, admin pages
+            parts.append(WebServer(self.web_app(), web.host, web.port).start())
         if slack.app_token:
             socket_mode = SocketMode(self.router, app_token=slack.app_token, base_url=slack.base_url)
             try:

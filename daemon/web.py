@@ -80,12 +80,15 @@ class SignatureCheck:
 
 
 def make_app(router: Router, signing_secret: str | None, *,
-             clock: Callable[[], float] = time.time,
+             clock: Callable[[], float] = time.time, admin: APIRouter | None = None,
              routers: Sequence[APIRouter] = ()) -> FastAPI:
     """The FastAPI app: ``POST /slack/actions`` (404 without a signing secret), ``GET
-    /healthz``, and ``routers``; ``GET /openapi.json`` describes them."""
+    /healthz``, ``routers``, and the admin pages (``daemon/admin``, under ``/admin``) when
+    given; ``GET /openapi.json`` describes all but the admin pages."""
     app = FastAPI(title="leadpipe", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     check = SignatureCheck(signing_secret, clock=clock) if signing_secret else None
+    if admin is not None:
+        app.include_router(admin)
     for extra in routers:  # webhooks, /readyz, /metrics (daemon/webhooks.py, health.py, metrics.py)
         app.include_router(extra)
 
