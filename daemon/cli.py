@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from daemon import goldens, inbox, roster
+from daemon import delivery_log, goldens, inbox, roster
 from daemon.admin import commands as admin_commands
 from daemon.assign import Router
 from daemon.config import Settings, load_settings
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     dreplay.add_argument("--all", action="store_true")
     dreplay.set_defaults(func=cmd_dlq_replay, quiet_logs=True)
 
+    delivery_log.add_parser(sub, common)
 
     agents = sub.add_parser("agents", parents=[common], help="the agents, with today's counts")
     agents.add_argument("--json", action="store_true", help="one JSON object per agent")
@@ -401,6 +402,7 @@ def cmd_leads_show(args: argparse.Namespace) -> int:
     out.print(f"status: {row.status}   agent: {row.agent or '-'}   claimed by: {row.claimed_by or '-'}")
     for line in row.lead.score_breakdown:
         out.print(f"  score {line.points:+d}  {line.name}")
+    delivery_log.print_for_lead(db, row.id)
     return EXIT_OK
 
 
@@ -697,8 +699,31 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             report(True, Slack.from_config(settings.slack.model_dump()).check())
         except DeliveryError as exc:
             report(False, f"Slack: {exc} (check slack.bot_token and slack.base_url)")
+    _doctor_destinations(settings, report)
     out.print("all checks passed" if not failures else f"{failures} checks failed")
     return EXIT_FAIL if failures else EXIT_OK
+
+
+def _doctor_destinations(settings: Settings, report: Any) -> None:
+    """Each CRM's credentials, with a harmless read (a webhook has nothing to check)."""
+    from daemon.dispatch import build_notifiers, lead_destinations
+    from daemon.errors import ConfigError, DeliveryError
+
+    try:
+        built = build_notifiers(settings)
+        names = list(lead_destinations(settings))
+    except ConfigError as exc:
+        report(False, str(exc))
+        return
+    for name in names:
+        check = getattr(built[name], "check", None)
+        if check is None:
+            report(True, f"{name}: configured (nothing to check before the first lead)")
+            continue
+        try:
+            report(True, f"{name}: {check()}")
+        except DeliveryError as exc:
+            report(False, f"{name}: {exc} (check its key and base_url under notifiers:)")
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

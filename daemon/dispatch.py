@@ -188,7 +188,13 @@ class Dispatcher:
             return idle
         if due is None:
             return idle
-        return min(idle, max(0.0, (due - self.clock()).total_seconds()))
+        now = self.clock()
+        wait = min(idle, max(0.0, (due - now).total_seconds()))
+        holds = [h for h in self.held.values() if h > now]
+        if wait == 0 and holds:
+            # what is due belongs to a notifier held until its Retry-After: don't spin
+            wait = min(idle, (min(holds) - now).total_seconds())
+        return wait
 
     # -- one row ---------------------------------------------------------------------
 

@@ -148,16 +148,15 @@ def event_body(stored: StoredLead, routed: Routed, *, system: str) -> dict[str, 
         "source": lead.source,
         "system": system,
         "type": event_type(lead),
-        "message": lead.message,
-        "description": _description(stored, routed),
+        "message": message(stored, routed),
         "person": _compact(person),
         "property": _compact(prop) or None,
-        "occurredAt": lead.received_at.isoformat() if lead.received_at else None,
     }
     return _compact(body)
 
 
-def _description(stored: StoredLead, routed: Routed) -> str:
+def message(stored: StoredLead, routed: Routed) -> str:
+    """The lead's own message, then one line of what leadpipe knows (budget, score, agent)."""
     lead = stored.lead
     parts = [f"score {lead.score} ({lead.tier})"]
     lo, hi = lead.budget_min, lead.budget_max
@@ -166,7 +165,8 @@ def _description(stored: StoredLead, routed: Routed) -> str:
     if routed.get("agent"):
         parts.append(f"assigned to {routed['agent']} ({routed.get('why')})")
     parts.append(f"leadpipe lead #{stored.id}")
-    return " · ".join(parts)
+    about = "— " + " · ".join(parts)
+    return f"{lead.message}\n\n{about}" if lead.message else about
 
 
 def _user_id(value: Any) -> int | str | None:

@@ -22,6 +22,9 @@ from daemon import inbox
 from daemon.lead import Origin, RawEmail
 from daemon.pipeline import Engine, Worker
 from daemon.routing import Roster
+from notifiers.followupboss import FollowUpBoss
+from notifiers.hubspot import HubSpot
+from notifiers.webhook import Webhook
 from storage import leads, outbox
 from storage import routing as store
 from storage.db import Database
@@ -313,3 +316,84 @@ def test_a_dead_letter_alerts_the_tech_channel_once(db: Database, tmp_path: Path
         (alert,) = outbox.listing(s)
     assert alert.idempotency_key == f"alert:dead_letter:{result.dead_letter_id}"
     assert "no_matching_rule" in alert.payload["text"]
+
+
+# -- the CRMs and webhooks (destinations) ----------------------------------------------------
+
+DESTINATIONS = {"followupboss": FollowUpBoss, "hubspot": HubSpot, "webhook": Webhook}
+
+
+def crm_rows(db: Database, lead_id: int) -> list[tuple[str, str, str, dict[str, object]]]:
+    with db.session() as s:
+        return sorted((d.notifier, d.action, d.idempotency_key, dict(d.payload))
+                      for d in outbox.listing(s, lead_id=lead_id) if d.notifier != "slack")
+
+
+def test_every_routed_lead_reaches_each_crm_once_with_its_agent_in_the_routing_transaction(db: Database):
+    router = make_router(db, slack=False)
+    router.destinations = DESTINATIONS
+    assigned = add_lead(db, router, make_lead(1))
+    drip = add_lead(db, router, make_lead(2, "low"))
+    repeat = add_lead(db, router, replace(make_lead(1), message_id="<again@x>"))
+    with db.session() as s:
+        router.route(s, assigned, make_lead(1))  # a re-run writes nothing twice
+
+    ana = {"status": "assigned", "why": "round_robin", "agent": "Ana Ruiz",
+           "agent_email": "ana@example.com", "crm_user_id": "17"}
+    assert crm_rows(db, assigned) == [
+        ("followupboss", "event", f"lead:{assigned}:followupboss:event", ana),
+        ("hubspot", "contact", f"lead:{assigned}:hubspot:contact", ana),
+        ("hubspot", "note", f"lead:{assigned}:hubspot:note", ana),
+        ("hubspot", "task", f"lead:{assigned}:hubspot:task", ana),
+        ("webhook", "lead", f"lead:{assigned}:webhook:lead", ana),
+    ]
+    nobody = {"status": "drip", "why": "drip", "agent": None, "agent_email": None, "crm_user_id": None}
+    assert [(n, a, p) for n, a, _, p in crm_rows(db, drip)] == [
+        ("followupboss", "event", nobody), ("hubspot", "contact", nobody), ("hubspot", "note", nobody),
+        ("webhook", "lead", nobody)]  # no follow-up task for a drip lead
+    assert {p["why"] for *_, p in crm_rows(db, repeat)} == {"repeat"}
+    assert {p["agent"] for *_, p in crm_rows(db, repeat)} == {"Ana Ruiz"}
+
+
+def test_crm_rows_are_written_only_if_the_routing_commits(db: Database):
+    router = make_router(db, slack=False)
+    router.destinations = DESTINATIONS
+    with pytest.raises(RuntimeError), db.session() as s:
+        lead_id = leads.insert(s, make_lead(1), inbound_email_id=None)
+        router.route(s, lead_id, make_lead(1))
+        raise RuntimeError("the worker died before the commit")
+    with db.session() as s:
+        assert outbox.listing(s) == []
+
+
+def test_an_offered_hot_lead_reaches_the_crm_at_its_claim_with_the_agent_who_claimed_it(db: Database):
+    router = make_router(db)
+    router.destinations = DESTINATIONS
+    lead_id = add_lead(db, router, make_lead(1, "hot"))
+    assert crm_rows(db, lead_id) == []  # not while nobody has it
+    assert router.claim(lead_id, "U0BEN").verdict == "won"
+    assert {(p["status"], p["agent"], p["crm_user_id"]) for *_, p in crm_rows(db, lead_id)} == {
+        ("claimed", "Ben Okafor", "18")}
+    assert len(crm_rows(db, lead_id)) == 5
+
+
+def test_an_unclaimed_hot_lead_reaches_the_crm_at_its_timeout_with_its_round_robin_agent(db: Database):
+    clock = Clock()
+    router = make_router(db, clock=clock)
+    router.destinations = {"followupboss": FollowUpBoss}
+    lead_id = add_lead(db, router, make_lead(1, "hot"))
+    clock.advance(minutes=6)
+    assert router.expire_offers() == [lead_id]
+    ((_, _, _, routed),) = crm_rows(db, lead_id)
+    assert (routed["status"], routed["why"], routed["agent"]) == ("assigned", "timeout", "Ana Ruiz")
+
+
+def test_unassigned_leads_and_leads_with_routing_off_still_reach_the_crm(db: Database):
+    router = make_router(db, Roster((replace(ANA, active=False),)), slack=False)
+    router.destinations = {"followupboss": FollowUpBoss}
+    unassigned = add_lead(db, router, make_lead(1))
+    off = make_router(db, Roster(()), slack=False)
+    off.destinations = {"followupboss": FollowUpBoss}
+    new = add_lead(db, off, make_lead(2))
+    assert [p["status"] for *_, p in crm_rows(db, unassigned)] == ["unassigned"]
+    assert [(p["status"], p["why"]) for *_, p in crm_rows(db, new)] == [("new", "routing_off")]

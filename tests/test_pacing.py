@@ -101,3 +101,18 @@ def test_a_429_holds_the_notifier_until_retry_after_and_nothing_is_lost(db: Data
     assert sorted(s.fate for s in dispatcher.drain()) == ["delivered"] * 3
     assert len(fub.events) == 3
     assert [d.attempts for d in rows(db, notifier="followupboss")] == [2, 1, 1]  # waiting is no attempt
+
+
+def test_a_held_notifier_does_not_make_the_dispatcher_loop_spin(db: Database, fub: FubServer):
+    clock = Clock()
+    router = crm_router(db, {"followupboss": FollowUpBoss}, clock=clock)
+    add_lead(db, router, make_lead(1))
+    fub.fail_next("events", 429, retry_after=30)
+    dispatcher = crm_dispatcher(db, {"followupboss": FollowUpBoss("k", base_url=fub.base_url, timeout=2,
+                                                                  clock=clock)}, clock=clock)
+    dispatcher.run_due()
+    add_lead(db, router, make_lead(2))  # due now, but its notifier is held
+    assert dispatcher.run_due() == []
+    assert dispatcher._sleep(1.0) == 1.0
+    clock.advance(seconds=29.5)
+    assert dispatcher._sleep(1.0) == pytest.approx(0.5)
