@@ -12,8 +12,9 @@ process's pacing) drains the queue; the clock runs from the first call to the la
 
 The defaults are issue 6's case: 1,000 leads at 10 requests/s, which takes over 100 s.
 Target: no 429, and a drain rate of at least 90 % of the allowed rate (the buckets fill at
-95 %, leaving 5 % for jitter against the CRM's window). The test suite runs the same code
-on 200 leads at 50 per second (tests/test_pacing.py).
+95 % and bank at most half the other 5 %, leaving the rest for jitter against the CRM's
+window). The test suite runs the same code on 100 leads at 25 per second
+(tests/test_pacing.py).
 
 Baseline, measured in the same run: the same dispatcher draining ``--baseline`` leads with
 no limit at all, so the ratio shows that pacing, not leadpipe, sets the pace. Prints

@@ -4,9 +4,11 @@ The dispatcher asks a notifier's ``Pacer`` for the calls an action will make (it
 ``cost``) right before calling it, and sleeps for what the pacer says — so a burst of a
 thousand leads is spread over time instead of being answered 429 by the CRM.
 
-Each bucket fills at 95 % of the documented rate and holds one call at most: the CRMs
-count calls in a *sliding* window, where a burst on top of the full rate would overrun
-the window, and the 5 % absorbs network jitter between our clock and theirs.
+Each bucket fills at 95 % of the documented rate. The CRMs count calls in a *sliding*
+window, where a burst on top of the full rate would overrun it, so a bucket holds only
+half of the remaining 5 % (at least one call): enough to catch up after a slow database
+write or a GC pause, while any window sees at most 97.5 % of the limit plus one call, the
+rest absorbing network jitter between our clock and theirs.
 
 Pacing is per process (one ``Pacer`` per notifier per ``Dispatcher``, shared by its
 threads). Replicas sharing one CRM key each pace at the full rate: divide ``rate_limit``
@@ -58,13 +60,18 @@ class TokenBucket:
         return max(0.0, -self.tokens / self.rate)
 
 
+def capacity(limit: RateLimit, headroom: float = HEADROOM) -> float:
+    """How many calls a bucket may bank: half the headroom of one window, at least one."""
+    return float(max(1, math.floor(limit.requests * (1 - headroom) / 2)))
+
+
 class Pacer:
     """The buckets of one notifier, by name (``requests``, ``search``). Thread-safe."""
 
     def __init__(self, limits: Mapping[str, RateLimit], *, headroom: float = HEADROOM,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
-        self.buckets = {name: TokenBucket(limit.rate * headroom, clock=clock)
+        self.buckets = {name: TokenBucket(limit.rate * headroom, capacity(limit, headroom), clock=clock)
                         for name, limit in limits.items()}
         self.sleep = sleep
         self._lock = threading.Lock()

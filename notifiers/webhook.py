@@ -109,7 +109,7 @@ def verify(secret: bytes | str, header: str | None, body: bytes, *, now: float,
     if not header:
         return False
     key = secret.encode() if isinstance(secret, str) else secret
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    parts = dict(p.strip().split("=", 1) for p in header.split(",") if "=" in p)
     try:
         stamp = int(parts["t"])
     except (KeyError, ValueError):
