@@ -71,6 +71,13 @@ def load(path: Path | str, text: str | None = None) -> YamlDocument:
         line = mark.line + 1 if mark is not None else None
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
         raise YamlSyntaxError(name, line, problem, key_at(text, line) if line else None) from exc
+    except yaml.reader.ReaderError as exc:
+        # A control character (pasted from a PDF or a terminal) carries only a character
+        # position, no mark; the line is still what the user needs to find it.
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problem = f"unacceptable character #x{character:04x}: {exc.reason}"
+        raise YamlSyntaxError(name, line, problem, key_at(text, line)) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(name, None, str(exc)) from exc
     lines: dict[Path_, int] = {}
