@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from html import unescape as _unescape
 from typing import Any
 
+import lxml.etree
 import mailparser
 from bs4 import BeautifulSoup, NavigableString, Tag
 
@@ -167,13 +168,13 @@ class Message:
         Table cells of one row are joined by a tab, so ``<td>Phone</td><td>…</td>``
         reads as ``Phone<TAB>…`` and label rules work on both.
         """
-        text = self.plain if self.plain.strip() else (html_to_text(self.soup) if self.html else "")
+        text = self.plain if self.plain.strip() else (html_text_of(self.html) if self.html else "")
         return clean_text(text)
 
     @functools.cached_property
     def html_text(self) -> str:
         """The HTML part as text (even when a plain part exists)."""
-        return clean_text(html_to_text(self.soup)) if self.html else ""
+        return clean_text(html_text_of(self.html)) if self.html else ""
 
     @functools.cached_property
     def lines(self) -> list[str]:
@@ -311,6 +312,122 @@ def _first(pairs: list[tuple[str, str]] | None, i: int) -> str | None:
         if value:
             return value
     return None
+
+
+def html_text_of(html: str) -> str:
+    """Lines of visible text of ``html``: what ``html_to_text`` gives for its soup.
+
+    The same libxml2 parse events that BeautifulSoup's ``lxml`` builder turns into a soup,
+    turned into text directly: several times cheaper than building the soup, which is then
+    built only for a rule with a CSS selector. tests/test_fuzz.py holds the two to the
+    same output.
+    """
+    html = html[:MAX_HTML]
+    if html[:1] == "\ufeff":
+        html = html[1:]
+    target = _TextTarget()
+    try:
+        parser = lxml.etree.HTMLParser(target=target, recover=True)
+        parser.feed(html)
+        parser.close()
+    except (UnicodeError, LookupError, lxml.etree.Error):
+        # BeautifulSoup retries such markup as UTF-8 bytes; rare enough to let it.
+        return html_to_text(BeautifulSoup(html, "lxml"))
+    return target.text()
+
+
+class _TextTarget:
+    """An lxml parser target that keeps what ``html_to_text`` would read from the soup:
+    text outside script/style/head…, a newline after blocks and at ``<br>``, a tab after
+    cells. Blank text is collapsed as BeautifulSoup stores it (but not in ``<pre>``)."""
+
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self.buf: list[str] = []
+        self.stack: list[str] = []
+        self.hidden = 0  # open elements whose whole content is dropped (script, br…)
+        self.ruby = 0  # open <rt>/<rp>: BeautifulSoup keeps their text apart
+        self.keep = 0  # open <pre>/<textarea>
+
+    def _flush(self) -> None:
+        if not self.buf:
+            return
+        text = "".join(self.buf)
+        self.buf.clear()
+        if not self.hidden and not self.ruby:
+            self.out.append(text if self.keep else _soup_blank(text))
+
+    def start(self, tag: Any, attrib: Any, nsmap: Any = None) -> None:
+        self._flush()
+        name = str(tag)
+        self.stack.append(name)
+        if name == "br" and not self.hidden:
+            self.out.append("\n")
+        if name in _INVISIBLE or name == "br":
+            self.hidden += 1
+        elif name in _RUBY:
+            self.ruby += 1
+        if name in _KEEP_BLANKS:
+            self.keep += 1
+
+    def end(self, tag: Any) -> None:
+        self._flush()
+        name = str(tag)
+        if name not in self.stack:
+            return
+        while self.stack:
+            if self._pop() == name:
+                break
+
+    def _pop(self) -> str:
+        name = self.stack.pop()
+        if name in _INVISIBLE or name == "br":
+            self.hidden -= 1
+        else:
+            if name in _RUBY:
+                self.ruby -= 1
+            if not self.hidden:
+                if name in _CELLS:
+                    self.out.append("\t")
+                elif name in _BLOCKS:
+                    self.out.append("\n")
+        if name in _KEEP_BLANKS:
+            self.keep -= 1
+        return name
+
+    def data(self, content: str) -> None:
+        self.buf.append(content)
+
+    def comment(self, text: str) -> None:
+        self._flush()
+
+    def pi(self, target: str, data: str) -> None:
+        self._flush()
+
+    def doctype(self, *args: Any) -> None:
+        self._flush()
+
+    def close(self) -> None:
+        self._flush()
+
+    def text(self) -> str:
+        self._flush()
+        while self.stack:
+            self._pop()
+        return "".join(self.out)
+
+
+_RUBY = frozenset(("rt", "rp"))
+_KEEP_BLANKS = frozenset(("pre", "textarea"))
+_ASCII_BLANKS = str.maketrans("", "", " \n\t\f\r")
+
+
+def _soup_blank(text: str) -> str:
+    """A string of ASCII white space becomes one newline or space, as BeautifulSoup
+    stores it."""
+    if text.translate(_ASCII_BLANKS):
+        return text
+    return "\n" if "\n" in text else " "
 
 
 def html_to_text(soup: BeautifulSoup) -> str:
