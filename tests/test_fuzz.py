@@ -133,6 +133,13 @@ def _nested(depth: int) -> bytes:
     return msg
 
 
+def _deep_html(fixture: str, depth: int = 5000) -> bytes:
+    """A fixture whose HTML nests 5,000 elements deep: a recursive walk would blow the stack."""
+    data = (ROOT / "fixtures" / "emails" / fixture).read_bytes()
+    head, _, body = data.partition(b"\n\n")
+    return head + b"\nContent-Type: text/html; charset=utf-8\n\n<html><body>" + b"<div>" * depth + body
+
+
 @st.composite
 def mutated_fixture(draw: st.DrawFn) -> bytes:
     """A real fixture email with bytes flipped, cut, duplicated or inserted."""
@@ -165,7 +172,8 @@ EMAILS = st.one_of(
     st.just(b""),
     st.sampled_from([b"\r\n\r\n", b"\x00" * 100, b"From: a@b\r\n" * 3000,
                      b"Subject: " + b"x" * 200_000 + b"\r\n\r\nbody",
-                     _nested(50)]),
+                     _nested(50), _deep_html("zillow/current_layout_html_only.eml"),
+                     _deep_html("realtor/courtesy_lead_html.eml"), _deep_html("hotpads/html_hcard.eml")]),
 )
 
 
