@@ -343,7 +343,7 @@ def run(args: argparse.Namespace) -> Result:
             except Exception as exc:  # the database is restarting: it is only progress output
                 print(f"kill round {k + 1}/{args.kills}: ({type(exc).__name__})", flush=True)
         feeder.join()
-        # quiescence: all stored, nothing pending, nothing to deliver, for 3 s running
+        # quiescence: all stored, nothing pending, nothing to deliver, for --quiet-for seconds
         deadline = time.monotonic() + args.settle
         quiet_since = None
         state = (0, 0, 0)
@@ -352,7 +352,7 @@ def run(args: argparse.Namespace) -> Result:
                 state = _quiet(rows)
             if state[0] >= len(emails) and state[1] == 0 and state[2] == 0:
                 quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > 3:
+                if time.monotonic() - quiet_since > args.quiet_for:
                     break
             else:
                 quiet_since = None
@@ -370,11 +370,12 @@ def run(args: argparse.Namespace) -> Result:
                 log = (rep.workdir / f"{rep.name}.log").read_text(errors="replace")
                 print(f"--- {rep.name} log: tracebacks ---")
                 print("\n".join(re.findall(r"(?m)^Traceback.*(?:\n[ \t].*)*\n.*", log)[-5:]) or "(none)")
-            if args.keep:
-                keep = Path(tempfile.mkdtemp(prefix="leadpipe-crash-kept-"))
-                for rep in replicas:
-                    shutil.copy(rep.workdir / f"{rep.name}.log", keep)
-                print(f"logs kept in {keep}")
+
+        if args.keep:
+            keep = Path(tempfile.mkdtemp(prefix="leadpipe-crash-kept-"))
+            for rep in replicas:
+                shutil.copy(rep.workdir / f"{rep.name}.log", keep)
+            print(f"logs kept in {keep}")
         rows.dispose()
     shutil.rmtree(scratch, ignore_errors=True)
     return result
@@ -461,7 +462,7 @@ def _verify(result: Result, emails: list[Email], engine: Any, slack: SlackServer
                  f"{len(fub.events)} FUB events, {crm_repeats} repeated over {kills} kills")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--emails", type=int, default=1000)
     ap.add_argument("--kills", type=int, default=20, help="SIGKILLs per replica")
@@ -471,13 +472,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--imap", choices=("dovecot", "pymap"), default="dovecot")
     ap.add_argument("--max-gap", type=float, default=3.0, help="longest run between kills, seconds")
     ap.add_argument("--settle", type=float, default=300.0, help="seconds to wait for quiescence")
+    ap.add_argument("--quiet-for", type=float, default=3.0,
+                    help="seconds with nothing left to do that count as quiescence")
     ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--keep", action="store_true", help="keep the daemons' logs on failure")
+    ap.add_argument("--keep", action="store_true", help="keep the daemons' logs")
     args = ap.parse_args(argv)
     if args.restart_postgres or args.replicas == 2:
         args.db = "postgresql"
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     print(f"seed {args.seed}", flush=True)
     result = run(args)
     print(result.table())
