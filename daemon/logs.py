@@ -91,3 +91,8 @@ def setup(level: int | str = logging.INFO, fmt: str = "text", stream: TextIO | N
     root.setLevel(level)
     # Alembic narrates every migration step at INFO; only its problems matter here.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # APScheduler logs every run of every job (the rules reload runs each second: two
+    # lines a second, all day), httpx every request (the dispatcher logs each delivery
+    # already); both still log their problems.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
