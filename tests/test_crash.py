@@ -23,6 +23,7 @@ def test_sigkilled_daemon_stores_each_lead_once_and_posts_each_claim_once(capsys
     each hot lead has one Slack claim message, each round-robin person one Follow Up Boss
     contact, and the at-least-once repeats stay within one per kill."""
     args = crash.parse_args(["--emails", "100", "--kills", "5", "--imap", "pymap", "--db", "sqlite",
-                             "--max-gap", "1.5", "--settle", "60", "--seed", "20261121"])
+                             "--max-gap", "1.0", "--settle", "60", "--quiet-for", "1",
+                             "--seed", "20261121"])
     result = crash.run(args)
     assert result.passed, "\n" + result.table()
