@@ -1,0 +1,177 @@
+"""Regenerate bench/README.md: run every benchmark, capture what each prints, and write
+the results beside the targets with the machine they ran on.
+
+    python bench/report.py            # ~5-10 minutes
+    python bench/report.py --quick    # smaller samples, for trying the script itself
+
+Each benchmark runs as its own process (``python bench/<name>.py …``) so one's threads,
+servers and memory do not disturb the next. The full output of each is kept in the
+README; the summary table quotes the lines that carry the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+
+PACKAGES = ["leadpipe", "mail-parser", "imapclient", "sqlalchemy", "psycopg", "beautifulsoup4", "lxml",
+            "regex", "slack_sdk", "httpx", "pydantic", "nameparser", "usaddress", "phonenumbers"]
+
+
+def runs(quick: bool) -> list[tuple[str, list[str]]]:
+    if quick:
+        return [
+            ("imap_latency", ["--messages", "30", "--backlog", "200", "--rounds", "1"]),
+            ("claim_latency", ["--leads", "30"]),
+            ("parse_cost", ["--rounds", "5"]),
+            ("crm_burst", ["--leads", "200", "--baseline", "100"]),
+        ]
+    return [
+        ("imap_latency", ["--messages", "100", "--backlog", "600", "--rounds", "3"]),
+        ("claim_latency", ["--leads", "200"]),
+        ("parse_cost", ["--rounds", "30"]),
+        ("crm_burst", ["--leads", "1000"]),
+    ]
+
+
+def run(name: str, args: list[str]) -> tuple[str, float, int]:
+    cmd = [sys.executable, str(BENCH / f"{name}.py"), *args]
+    print("$", " ".join(["python", f"bench/{name}.py", *args]), flush=True)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    took = time.perf_counter() - started
+    out = proc.stdout.rstrip()
+    if proc.returncode != 0:
+        out += f"\n[exit status {proc.returncode}]\n" + "\n".join(proc.stderr.rstrip().splitlines()[-15:])
+    print(out, flush=True)
+    return out, took, proc.returncode
+
+
+def _lines(text: str, pattern: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if re.search(pattern, line)]
+
+
+def machine() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    versions = []
+    for pkg in PACKAGES:
+        try:
+            versions.append(f"{pkg} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            continue
+    os_name = platform.platform()
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = f"{line.split('=', 1)[1].strip(chr(34))} ({platform.release()})"
+    except OSError:
+        pass
+    servers = []
+    for cmd in (["dovecot", "--version"], ["postgres", "--version"]):
+        try:
+            servers.append(subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} cores; memory {mem}",
+        f"- OS: {os_name}; Python {platform.python_version()}",
+        f"- servers: {', '.join(s for s in servers if s) or 'none found'}",
+        f"- packages: {', '.join(versions)}",
+        f"- load average at the start: {load} (other work on the machine can slow a run; "
+        "every comparison below is a ratio measured in the same, interleaved run)",
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="small samples (minutes → about one)")
+    ap.add_argument("--out", type=Path, default=BENCH / "README.md")
+    args = ap.parse_args()
+
+    started = dt.datetime.now(dt.UTC)
+    head = machine()
+    results: dict[str, tuple[str, float, int, list[str]]] = {}
+    for name, opts in runs(args.quick):
+        out, took, code = run(name, opts)
+        results[name] = (out, took, code, opts)
+
+    imap = results["imap_latency"][0]
+    claim = results["claim_latency"][0]
+    parse = results["parse_cost"][0]
+    crm = results["crm_burst"][0]
+    rows = [
+        ("APPEND → lead committed (p50/p99)", "p99 < 1 s",
+         "<br>".join(_lines(imap, r"^== |APPEND → lead row"))),
+        ("email arrival → Slack claim message (p50/p99)", "p99 < 1 s",
+         "<br>".join(_lines(claim, r"→ claim message|target p99"))),
+        ("backlog throughput / (FETCH + mail-parser)", "≥ 0.70",
+         "<br>".join(_lines(imap, r"^== |watcher/baseline"))),
+        ("parse cost / mail-parser alone", "≤ 1.25 (engine ≤ +25 %)",
+         "<br>".join(_lines(parse, r"ratio parse_email"))),
+        ("1,000-lead CRM burst (rate-limited Follow Up Boss)", "no 429; paced near the limit",
+         "<br>".join(_lines(crm, r"paced|429s|ratio paced"))),
+    ]
+    finished = dt.datetime.now(dt.UTC)
+    doc = [
+        "# Benchmarks",
+        "",
+        f"Generated by `python bench/report.py{' --quick' if args.quick else ''}` on "
+        f"{started:%Y-%m-%d %H:%M} UTC (took {(finished - started).total_seconds() / 60:.1f} min). "
+        "Do not edit by hand: rerun the command.",
+        "",
+        "## Machine",
+        "",
+        *head,
+        "",
+        "## Results against the targets (issue 9)",
+        "",
+        "| what | target | result |",
+        "| --- | --- | --- |",
+        *(f"| {what} | {target} | {result or 'see output below'} |" for what, target, result in rows),
+        "",
+        "## Full output",
+        "",
+    ]
+    for name, (out, took, code, opts) in results.items():
+        doc += [
+            f"### `python bench/{name}.py {' '.join(opts)}` ({took:.0f} s"
+            f"{'' if code == 0 else f', exit status {code}'})",
+            "",
+            "```",
+            out,
+            "```",
+            "",
+        ]
+    args.out.write_text("\n".join(doc))
+    print(f"wrote {args.out}")
+    return 0 if all(code == 0 for _, _, code, _ in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
