@@ -307,12 +307,23 @@ class Worker:
         """
         engine = self._engine()
         raw: RawEmail | None = None
+        parsed: ParseOutcome | None = None
         try:
+            if self.db.is_sqlite:
+                # SQLite's one write lock is taken at BEGIN: parsing inside that
+                # transaction held it nearly all the time under a backlog, and the
+                # dispatcher (same lock) fell minutes behind. The stored bytes never
+                # change, so parse first and only store under the lock.
+                with self.db.session() as s:
+                    early = inbound.lock_one(s, inbound_id)
+                if early is None:
+                    return None
+                parsed = parse_stored(early, engine)
             with self.db.session() as s:
                 raw = inbound.lock_one(s, inbound_id)
                 if raw is None:
                     return None
-                outcome = parse_stored(raw, engine)
+                outcome = parsed if parsed is not None else parse_stored(raw, engine)
                 result = store_outcome(s, inbound_id, raw, outcome, router=self.router)
         except OperationalError as exc:
             raise StorageError(f"cannot reach the database: {exc.orig or exc}") from exc
