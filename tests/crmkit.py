@@ -3,6 +3,7 @@ a dispatcher with quick retries, and a real-time drain."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -72,6 +73,7 @@ class Burst:
     seconds: float  # from the first call to the last lead delivered
     allowed: float  # the server's limit, in calls per second
     rejected: int  # calls the server answered 429
+    gaps: tuple[float, ...] = ()  # the longest pauses between calls, in seconds
 
     @property
     def rate(self) -> float:
@@ -117,4 +119,6 @@ def burst(db: Database, fub: FubServer, *, leads: int, requests: int, per: float
         for w in workers:
             w.join(timeout=5)
     assert first >= started
-    return Burst(leads, finished - first, requests / per, fub.rejected)
+    arrivals = [r.at for r in fub.requests]
+    gaps = sorted((b - a for a, b in itertools.pairwise(arrivals)), reverse=True)[:3]
+    return Burst(leads, finished - first, requests / per, fub.rejected, tuple(round(g, 3) for g in gaps))

@@ -81,7 +81,8 @@ def test_a_wait_longer_than_allowed_reserves_nothing():
 def test_100_leads_at_25_a_second_drain_at_the_allowed_rate_without_a_single_429(db: Database, fub: FubServer):
     result = burst(db, fub, leads=100, requests=25, per=1.0)
     assert result.rejected == 0
-    assert result.share >= 0.90, f"{result.rate:.1f} leads/s of {result.allowed:.0f} allowed"
+    assert result.share >= 0.90, (f"{result.rate:.1f} leads/s of {result.allowed:.0f} allowed; "
+                                  f"longest pauses between calls: {result.gaps} s")
     assert len(fub.events) == 100 and fub.statuses("events").count(201) == 100
 
 
