@@ -300,6 +300,7 @@ HTML_DOCS = st.one_of(
 )
 
 
+@pytest.mark.filterwarnings("ignore::bs4.XMLParsedAsHTMLWarning")
 @fuzz
 @given(html=HTML_DOCS)
 def test_html_text_without_the_soup_is_what_the_soup_gives(html: str):
