@@ -92,29 +92,14 @@ class Patterns:
 
 
 @dataclass
-class _Context:
+class _Context(Patterns):
     """Per-email caches shared by the extractors of one rule run."""
 
-    msg: Message
-    timeout: float
-    rule_name: str
-    patterns: dict[str, regex.Pattern[str]] = field(default_factory=dict)
+    msg: Message = field(kw_only=True)
 
     @functools.cached_property
     def label_index(self) -> LabelIndex:
         return LabelIndex(self.msg.lines)
-
-    def pattern(self, p: str) -> regex.Pattern[str]:
-        compiled = self.patterns.get(p)
-        if compiled is None:
-            compiled = self.patterns[p] = compile_pattern(p)
-        return compiled
-
-    def search(self, p: str, text: str) -> regex.Match[str] | None:
-        try:
-            return self.pattern(p).search(text, timeout=self.timeout)
-        except TimeoutError as exc:
-            raise RuleTimeout(self.rule_name, p) from exc
 
     def haystack(self, where: str) -> str:
         if where == "html":
@@ -136,7 +121,7 @@ def find_rule(msg: Message, ruleset: RuleSet, timeout: float = 1.0) -> Rule | No
 
 def matches(rule: Rule, msg: Message, timeout: float = 1.0) -> bool:
     m = rule.match
-    ctx = _Context(msg, timeout, rule.name)
+    ctx = _Context(timeout, rule.name, msg=msg)
     if m.from_ and not rule.sender_matches(msg.from_address or ""):
         return False
     if m.subject and not any(ctx.search(p, msg.subject or "") for p in m.subject):
@@ -160,7 +145,7 @@ def near_matches(msg: Message, ruleset: RuleSet, timeout: float = 1.0) -> Iterab
         m = rule.match
         if not (m.from_ and m.subject and m.body) or not rule.sender_matches(msg.from_address or ""):
             continue
-        ctx = _Context(msg, timeout, rule.name)
+        ctx = _Context(timeout, rule.name, msg=msg)
         subject_ok = any(ctx.search(p, msg.subject or "") for p in m.subject)
         body_ok = any(ctx.search(p, msg.text) or ctx.search(p, msg.html_text) for p in m.body)
         if subject_ok == body_ok:
@@ -186,7 +171,7 @@ def extract(msg: Message, rule: Rule, timeout: float = 1.0, *,
     label or a bare phone/email line near the lead's name, with a drift warning (see
     ``daemon.vocabulary``). Raises ``RuleTimeout`` when a pattern runs too long.
     """
-    ctx = _Context(msg, timeout, rule.name)
+    ctx = _Context(timeout, rule.name, msg=msg)
     found: dict[str, str] = {}
     missing: dict[str, FieldTrace] = {}
     for name, extractors in rule.fields.items():
