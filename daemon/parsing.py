@@ -336,17 +336,7 @@ def _group(m: regex.Match[str]) -> str:
 
 def _selector(ex: Extractor, ctx: _Context) -> Iterable[str]:
     assert ex.selector is not None
-    if not ctx.msg.html:
-        return
-    for el in ctx.msg.soup.select(ex.selector, limit=5):
-        if ex.attr:
-            value = el.get(ex.attr)
-            if isinstance(value, list):
-                value = " ".join(value)
-            if value:
-                yield str(value)
-        else:
-            yield el.get_text(" ", strip=True)
+    yield from ctx.msg.select(ex.selector, ex.attr)
 
 
 def _header(ex: Extractor, ctx: _Context) -> Iterable[str]:

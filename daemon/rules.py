@@ -191,11 +191,13 @@ class Extractor(_Strict):
     @classmethod
     def _selector_parses(cls, v: str | None) -> str | None:
         if v is not None:
-            import soupsieve
+            import cssselect
+
+            from daemon.message import compiled_selector
 
             try:
-                soupsieve.compile(v)
-            except Exception as exc:  # soupsieve raises several types; all mean "bad selector"
+                compiled_selector(v)
+            except cssselect.SelectorError as exc:
                 raise ValueError(f"bad CSS selector {v!r}: {exc}") from exc
         return v
 

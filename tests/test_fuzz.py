@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+import yaml
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from daemon import inbox
@@ -311,3 +313,76 @@ def test_html_text_without_the_soup_is_what_the_soup_gives(html: str):
     from daemon.message import html_text_of, html_to_text
 
     assert html_text_of(html) == html_to_text(BeautifulSoup(html[:1_000_000], "lxml"))
+
+
+# -- CSS selectors without BeautifulSoup -------------------------------------------------
+
+
+
+def _selectors_in(node: object) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["selector"]] if isinstance(node.get("selector"), str) else []
+        return own + [s for v in node.values() for s in _selectors_in(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _selectors_in(v)]
+    return []
+
+
+_RULE_SELECTORS = sorted({s for path in (ROOT / "rules").glob("*.yaml")
+                          for s in _selectors_in(yaml.safe_load(path.read_text()))})
+assert _RULE_SELECTORS, "the shipped rules use CSS selectors; this test must see them"
+_SELECTORS = st.sampled_from([*_RULE_SELECTORS, "td", "tr td:nth-child(2)", "th + td", "p", "a", "a[href]", "div > span", "li ~ li", "*", "title", "script", "head meta", "body", "td b", ".x", "[class~=x]", "meta[name^='lead_']", "table tr:first-child td", "span:not(.x)"])
+_ATTRS = st.sampled_from([None, None, "href", "content", "class", "name"])
+
+
+def _soup_select(html: str, selector: str, attr: str | None) -> list[str]:
+    """What the selector extractor gave when it ran on BeautifulSoup + soupsieve, but
+    without </body> and </html>: the soup kept what follows them in a second <html>,
+    the lxml tree keeps it in the body (``html_tree``)."""
+    from bs4 import BeautifulSoup
+
+    from daemon.message import MAX_HTML
+
+    html = re.sub(r"</\s*(?:html|body)\s*>", "", html[:MAX_HTML], flags=re.IGNORECASE)
+    values = []
+    for el in BeautifulSoup(html, "lxml").select(selector, limit=5):
+        if attr is None:
+            value = el.get_text(" ", strip=True)
+        else:
+            got = el.get(attr)
+            value = " ".join(got) if isinstance(got, list) else str(got or "")
+        if value:
+            values.append(value)
+    return values
+
+
+@pytest.mark.filterwarnings("ignore::bs4.XMLParsedAsHTMLWarning")
+@settings(fuzz, max_examples=fuzz.max_examples * 4)  # cheap: ~2 ms an example
+@example(html="<table><tr><td>a<script>x</script><!-- c -->b <style>s</style></td></tr></table>",
+         selector="td", attr=None)
+@example(html="<p class=' x \n y '>p</p>", selector=".x", attr="class")
+@given(html=st.one_of(HTML_DOCS, st.lists(st.sampled_from([
+    "<p class='x'>", "<span class=' x  y'>", "<span>", "</span>", "<meta name='lead_name' content='Ana'>",
+    "<a href='mailto:a@b.c' rel='nofollow  me'>", "</a>", "<table><tr><th>A</th><td>1</td><td><b>2</b></td></tr>",
+    "</table>", "<ul><li>1</li><li>2</li></ul>", "<div><span>d</span></div>", "<!-- c -->", "<script>x</script>",
+    "text", " ", "\n",
+]), max_size=30).map("".join)), selector=_SELECTORS, attr=_ATTRS)
+def test_css_selectors_on_lxml_find_what_soupsieve_found(html: str, selector: str, attr: str | None):
+    """Selectors run on the lxml tree (cssselect → XPath) must give a rule exactly the
+    values BeautifulSoup + soupsieve gave, or a rule would read a different lead."""
+    from daemon.message import html_tree, select
+
+    tree = html_tree(html)
+    got = select(tree, selector, attr) if tree is not None else []
+    assert got == _soup_select(html, selector, attr), (html, selector, attr)
+
+
+@pytest.mark.filterwarnings("ignore::bs4.XMLParsedAsHTMLWarning")
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: str(p.relative_to(ROOT / "fixtures" / "emails")))
+def test_every_rule_selector_reads_every_fixture_as_soupsieve_did(path: Path):
+    from daemon.message import Message
+
+    msg = Message(path.read_bytes())
+    for selector in _RULE_SELECTORS:
+        for attr in (None, "content", "href"):
+            assert msg.select(selector, attr) == (_soup_select(msg.html, selector, attr) if msg.html else []), selector
