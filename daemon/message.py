@@ -383,7 +383,7 @@ def html_tree(html: str) -> lxml.etree._Element | None:
     if html[:1] == "\ufeff":
         html = html[1:]
     try:
-        parser = lxml.etree.HTMLParser(recover=True)
+        parser = lxml.etree.HTMLParser(recover=True, huge_tree=True)
         parser.feed(html)
         return parser.close()
     except (UnicodeError, LookupError, lxml.etree.Error):
