@@ -78,11 +78,12 @@ def test_a_wait_longer_than_allowed_reserves_nothing():
     assert pacer.acquire({"requests": 1}, max_wait=0)
 
 
-def test_100_leads_at_25_a_second_drain_at_the_allowed_rate_without_a_single_429(db: Database, fub: FubServer):
+def test_100_leads_at_25_a_second_drain_without_a_single_429(db: Database, fub: FubServer):
+    # How close to the allowed rate the drain runs is a speed, measured by
+    # bench/crm_burst.py (95 % of it there); a share asserted here failed on a machine
+    # busy with other work. The FakeTime tests above pin the pacing arithmetic.
     result = burst(db, fub, leads=100, requests=25, per=1.0)
     assert result.rejected == 0
-    assert result.share >= 0.90, (f"{result.rate:.1f} leads/s of {result.allowed:.0f} allowed; "
-                                  f"longest pauses between calls: {result.gaps} s")
     assert len(fub.events) == 100 and fub.statuses("events").count(201) == 100
 
 
