@@ -48,6 +48,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from benchkit import with_message_id  # noqa: E402
 from crmservers import FubServer  # noqa: E402
 from imapservers import ImapServer, start_server  # noqa: E402
 from slackserver import SlackServer  # noqa: E402
@@ -75,16 +76,6 @@ class Email:
     tier: str | None = None
     person: tuple[str | None, str | None] = (None, None)  # (email, phone) of the lead
     hostile: bool = False
-
-
-def _with_message_id(data: bytes, message_id: str) -> bytes:
-    end = min((i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0), default=len(data))
-    head, body = data[:end], data[end:]
-    head, n = re.subn(rb"(?im)^Message-ID:[^\n]*\n?(?:[ \t][^\n]*\n?)*",
-                      b"Message-ID: " + message_id.encode() + b"\r\n", head, count=1)
-    if n == 0:
-        head = b"Message-ID: " + message_id.encode() + b"\r\n" + head
-    return head.rstrip(b"\r\n") + body
 
 
 def _new_person(data: bytes, email: str | None, phone: str | None, n: int) -> bytes:
@@ -124,7 +115,7 @@ def build_emails(count: int, tag: str, rng: random.Random, rules: Path) -> list[
         if eml.parent.name == "_hostile" or kind != "lead":
             mid = f"<{tag}.h{len(hostile)}.{eml.stem}@crash.example>"
             lead = golden.get("lead") or {}
-            raw = _with_message_id(eml.read_bytes(), mid)
+            raw = with_message_id(eml.read_bytes(), mid)
             got = parse_email(raw, engine)  # the tier under this run's scoring
             hostile.append(Email(mid, raw, kind, got.tier if isinstance(got, Lead) else None,
                                  (lead.get("email"), lead.get("phone")), hostile=eml.parent.name == "_hostile"))
@@ -140,7 +131,7 @@ def build_emails(count: int, tag: str, rng: random.Random, rules: Path) -> list[
         if useless[path] >= 3:
             continue
         mid = f"<{tag}.{n}.{path.parent.name}.{path.stem}@crash.example>"
-        raw = _with_message_id(_new_person(data, want.get("email"), want.get("phone"), 1000 + n), mid)
+        raw = with_message_id(_new_person(data, want.get("email"), want.get("phone"), 1000 + n), mid)
         got = parse_email(raw, engine)
         if not isinstance(got, Lead) or (got.email, got.phone) in people or (got.email is None and got.phone is None) \
                 or (got.email is not None and got.email == want.get("email")) \

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import re
 import statistics
 import sys
 import tempfile
@@ -49,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import mailparser  # noqa: E402
+from benchkit import with_message_id  # noqa: E402
 from imapservers import ImapServer, dovecot_binary, make_email, start_server  # noqa: E402
 
 from daemon.config import Settings  # noqa: E402
@@ -111,16 +111,6 @@ class LeadProbe(_Arrivals):
             self._arrived([result.outcome.message_id or ""])
         else:
             self.not_leads += 1
-
-
-def with_message_id(data: bytes, message_id: str) -> bytes:
-    """``data`` with the Message-ID of its (outer) header block replaced."""
-    end = min((i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0), default=len(data))
-    head, n = re.subn(rb"(?im)^Message-ID:[^\n]*\n?(?:[ \t][^\n]*\n?)*",
-                      b"Message-ID: " + message_id.encode() + b"\r\n", data[:end], count=1)
-    if n == 0:
-        head = b"Message-ID: " + message_id.encode() + b"\r\n" + head
-    return head.rstrip(b"\r\n") + data[end:]
 
 
 def zillow_leads(n: int, tag: str) -> list[tuple[str, bytes]]:

@@ -33,6 +33,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from benchkit import with_message_id  # noqa: E402
 from slackserver import SlackServer  # noqa: E402
 from sqlalchemy import create_engine, func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -48,16 +49,6 @@ def rss_mb(pid: int) -> float:
     text = Path(f"/proc/{pid}/status").read_text()
     m = re.search(r"VmRSS:\s+(\d+) kB", text)
     return int(m.group(1)) / 1024 if m else float("nan")
-
-
-def with_message_id(data: bytes, message_id: str) -> bytes:
-    end = min((i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0), default=len(data))
-    head, body = data[:end], data[end:]
-    head, n = re.subn(rb"(?im)^Message-ID:[^\n]*\n?(?:[ \t][^\n]*\n?)*",
-                      b"Message-ID: " + message_id.encode() + b"\r\n", head, count=1)
-    if n == 0:
-        head = b"Message-ID: " + message_id.encode() + b"\r\n" + head
-    return head.rstrip(b"\r\n") + body
 
 
 def counts(engine: object) -> tuple[int, int]:
