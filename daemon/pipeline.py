@@ -93,15 +93,28 @@ def parse_stored(raw: RawEmail, engine: Engine) -> ParseOutcome:
 
 
 def parse_email(data: bytes, engine: Engine, *, received_at: Any = None) -> ParseOutcome:
-    """Turn one raw email into a lead, a dead letter or an ignored verdict. Never raises."""
+    """Turn one raw email into a lead, a dead letter or an ignored verdict. Never raises.
+
+    An unexpected failure is a ``parser_error`` dead letter naming the rule that was
+    running (``zillow v3``), if one had been chosen, so ``dlq replay --source`` finds it.
+    """
+    running = _Running()
     try:
-        return _parse(data, engine, received_at)
+        return _parse(data, engine, received_at, running)
     except Exception as exc:  # isolation boundary: one email's failure is its dead letter
         log.exception("parser error")
-        return DeadLetter(DeadLetterReason.PARSER_ERROR, f"the parser failed: {type(exc).__name__}: {exc}")
+        return DeadLetter(DeadLetterReason.PARSER_ERROR, f"the parser failed: {type(exc).__name__}: {exc}",
+                          rule=running.rule.name if running.rule is not None else None)
 
 
-def _parse(data: bytes, engine: Engine, received_at: Any) -> ParseOutcome:
+@dataclass
+class _Running:
+    """The rule ``_parse`` is running, if any: what a ``parser_error`` dead letter names."""
+
+    rule: Rule | None = None
+
+
+def _parse(data: bytes, engine: Engine, received_at: Any, running: _Running) -> ParseOutcome:
     if not data.strip():
         return DeadLetter(DeadLetterReason.EMPTY_BODY, "the email is empty (0 bytes of content)")
     try:
@@ -112,17 +125,17 @@ def _parse(data: bytes, engine: Engine, received_at: Any) -> ParseOutcome:
     outer = msg
     originals = [msg]  # the email, then the originals it forwards
     try:
-        rule = find_rule(msg, engine.rules, timeout)
+        rule = running.rule = find_rule(msg, engine.rules, timeout)
         if rule is None:
             # A brokerage forwarding "as attachment": the lead is the attached original.
             originals += [m for m in (*msg.attached_messages(), msg.inline_forward()) if m is not None]
             for inner in originals[1:]:
-                rule = find_rule(inner, engine.rules, timeout)
+                rule = running.rule = find_rule(inner, engine.rules, timeout)
                 if rule is not None:
                     msg = inner
                     break
         if rule is None:
-            salvaged = _near_match(originals, engine, outer, received_at)
+            salvaged = _near_match(originals, engine, outer, received_at, running)
             if salvaged is not None:
                 return salvaged
     except RuleTimeout as exc:
@@ -169,18 +182,22 @@ def _finish(found: Extraction, msg: Message, outer: Message, engine: Engine, rec
     return engine.scoring.score(lead)
 
 
-def _near_match(originals: list[Message], engine: Engine, outer: Message, received_at: Any) -> Lead | None:
+def _near_match(originals: list[Message], engine: Engine, outer: Message, received_at: Any,
+                running: _Running) -> Lead | None:
     """The lead of a rule that matches on sender and subject but not body (or sender and
     body but not subject), if it extracts every required field: the provider probably
-    changed its template. Anything less is not trusted. Raises ``RuleTimeout``."""
+    changed its template. Anything less is not trusted. Raises ``RuleTimeout``; while a
+    near match runs, it is ``running.rule``."""
     timeout = timeout_seconds(engine.regex_timeout)
     for msg in originals:
         for near in near_matches(msg, engine.rules, timeout):
+            running.rule = near.rule
             found = extract(msg, near.rule, timeout, labels=engine.labels, region=engine.region)
             found = dataclasses.replace(found, warnings=(near.warning, *found.warnings))
             outcome = _finish(found, msg, outer, engine, received_at)
             if isinstance(outcome, Lead):
                 return outcome
+            running.rule = None  # not trusted: no rule is chosen
     return None
 
 

@@ -8,12 +8,15 @@ emails that failed under the old one.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from daemon import inbox
+import pytest
+
+from daemon import inbox, normalize, pipeline
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, Origin, RawEmail
-from daemon.pipeline import Engine, Worker, replay
+from daemon.pipeline import Engine, Worker, parse_email, replay
 from storage import dead_letters, inbound, leads
 from storage.db import Database
 
@@ -289,8 +292,121 @@ def test_an_exception_inside_parsing_is_a_dead_letter_and_the_next_email_still_p
     (row,) = stored_dead_letters(db)
     assert row.dead_letter.reason is DeadLetterReason.PARSER_ERROR
     assert "invalid group reference" in row.dead_letter.detail
+    assert (row.dead_letter.rule, row.source_hint) == ("broken v1", "broken")
     assert [r.lead.full_name for r in stored_leads(db)] == ["Ana Ruiz"]
     assert statuses(db) == {"dead": 1, "done": 1}
+
+
+def test_a_parser_error_of_a_rule_is_selected_by_its_source_and_replays_once_the_rule_is_fixed(
+    db: Database, tmp_path: Path
+):
+    """``dlq replay --source broken`` picks the open dead letters whose source hint is
+    ``broken`` (daemon/cli.py): a parser error must carry its rule to be among them."""
+    folder = rules_dir(tmp_path)
+    (folder / "broken.yaml").write_text(BROKEN_AT_RUNTIME, encoding="utf-8")
+    boom = lead_email().replace(b"leads@portal.example", b"leads@broken.example")
+    inbox.accept(db, raw(boom))
+    (result,) = Worker(db, lambda: Engine.load(folder)).run_pending()
+    assert isinstance(result.outcome, DeadLetter) and result.outcome.reason is DeadLetterReason.PARSER_ERROR
+
+    with db.session() as s:
+        chosen = [r.id for r in dead_letters.listing(s, status="open", source="broken", limit=None)]
+        assert dead_letters.listing(s, status="open", source="portal", limit=None) == []
+    assert chosen == [result.dead_letter_id]
+
+    (folder / "broken.yaml").write_text(BROKEN_AT_RUNTIME.replace("'\\2'", "'\\1'"), encoding="utf-8")
+    replayed = replay(db, Engine.load(folder), chosen[0])
+    assert replayed is not None and isinstance(replayed.outcome, Lead)
+    assert replayed.outcome.source == "broken"
+
+
+# -- which rule a parser_error names: the one chosen before the failure, if any ---------------
+
+
+NEAR_RULE = """\
+source: nearportal
+version: 4
+match:
+  from: ["*@near.example"]
+  subject: ["new lead"]
+  body: ["Consumer Name:"]
+fields:
+  full_name:
+    - label: Name
+  phone:
+    - label: Phone
+required: [full_name, phone]
+"""
+
+
+def _normalize_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("normalize exploded")
+
+    monkeypatch.setattr(normalize, "normalize_fields", boom)
+
+
+def _parser_error(outcome: object) -> DeadLetter:
+    assert isinstance(outcome, DeadLetter), outcome
+    assert outcome.reason is DeadLetterReason.PARSER_ERROR
+    assert "RuntimeError" in outcome.detail and "exploded" in outcome.detail
+    return outcome
+
+
+def test_a_parser_error_after_a_rule_matched_names_that_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    engine = Engine.load(rules_dir(tmp_path))
+    _normalize_raises(monkeypatch)
+    assert _parser_error(parse_email(lead_email(), engine)).rule == "portal v1"
+
+
+def test_a_parser_error_in_a_forwarded_original_names_the_originals_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    engine = Engine.load(rules_dir(tmp_path))
+    forward = EmailMessage()
+    forward["From"] = "Office <office@brokerage.example>"
+    forward["To"] = "inbox@brokerage.example"
+    forward["Subject"] = "Fwd: New lead"
+    forward.set_content("see attached\n")
+    forward.add_attachment(message_from_bytes(lead_email(), policy=policy.default))
+    _normalize_raises(monkeypatch)
+    assert _parser_error(parse_email(bytes(forward), engine)).rule == "portal v1"
+
+
+def test_a_parser_error_in_a_near_match_names_the_near_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    folder = rules_dir(tmp_path)
+    (folder / "nearportal.yaml").write_text(NEAR_RULE, encoding="utf-8")
+    engine = Engine.load(folder)
+    # sender and subject match, the body pattern does not: tried only as a near match
+    data = lead_email().replace(b"leads@portal.example", b"leads@near.example")
+    _normalize_raises(monkeypatch)
+    assert _parser_error(parse_email(data, engine)).rule == "nearportal v4"
+
+
+def test_a_parser_error_before_any_rule_is_chosen_names_no_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    engine = Engine.load(rules_dir(tmp_path))
+
+    def boom(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("find_rule exploded")
+
+    monkeypatch.setattr(pipeline, "find_rule", boom)
+    assert _parser_error(parse_email(lead_email(), engine)).rule is None
+
+
+def test_a_parser_error_after_an_untrusted_near_match_names_no_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The near match was tried and refused (no phone): the failure that follows is not its."""
+    folder = rules_dir(tmp_path)
+    (folder / "nearportal.yaml").write_text(NEAR_RULE, encoding="utf-8")
+    engine = Engine.load(folder)
+    data = lead_email().replace(b"leads@portal.example", b"leads@near.example").replace(b"Phone:", b"Tel:")
+
+    def boom(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("_ignorable exploded")
+
+    monkeypatch.setattr(pipeline, "_ignorable", boom)
+    assert _parser_error(parse_email(data, engine)).rule is None
 
 
 def test_unreadable_and_empty_emails_are_dead_letters_and_the_queue_moves_on(db: Database, tmp_path: Path):
