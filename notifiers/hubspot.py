@@ -10,6 +10,11 @@ Three actions, three outbox rows with their own idempotency keys, sent in that o
 - ``task`` — a follow-up for the agent (``hubspot_owner_id`` = the agent's
   ``crm_user_id``), associated with the contact; not for drip leads.
 
+A note or task whose contact is not delivered yet waits for it: its retries come
+``delivery.lease``/64 later, doubling up to a whole lease (attempts 1–7 span about two
+leases), so they outlast a contact row still leased by a killed process instead of using
+up ``max_attempts`` in seconds and going dead.
+
 No second contact after a crash: the contact row is looked up before every create, and a
 create whose answer was lost (read timeout, dropped connection, 5xx) or whose process was
 killed is retried no sooner than ``search_lag`` (a lost answer), or than the row's lease
@@ -64,15 +69,18 @@ class HubSpot:
     actions: ClassVar[frozenset[str]] = frozenset({CONTACT, NOTE, TASK})
     keys: ClassVar[frozenset[str]] = frozenset({
         "base_url", "access_token", "fields", "search_lag", "task_due", "search_rate_limit"})
+    #: how many of a waiting note's or task's retries double up to a lease (see _contact_of)
+    WAIT_STEPS: ClassVar[int] = 7
 
     def __init__(self, access_token: str, *, base_url: str = "https://api.hubapi.com",
                  fields: Mapping[str, str] | None = None, search_lag: float = 30.0,
                  task_due: float = 3600.0, timeout: float = 10.0,
                  connect_timeout: float | None = None, rate_limit: RateLimit = DEFAULT_LIMIT,
-                 search_rate_limit: RateLimit = SEARCH_LIMIT,
+                 search_rate_limit: RateLimit = SEARCH_LIMIT, lease: float = 60.0,
                  clock: Callable[[], datetime] | None = None):
         self.fields = {**DEFAULT_FIELDS, **(fields or {})}
         self.search_lag = search_lag
+        self.lease = lease  # delivery.lease: how long a killed process keeps the contact row
         self.task_due = timedelta(seconds=task_due)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.api = JsonApi("hubspot", base_url, timeout=timeout,
@@ -84,8 +92,9 @@ class HubSpot:
     def from_config(cls, options: Mapping[str, Any]) -> HubSpot:
         """Keys: ``access_token`` (required), ``base_url``, ``fields`` (property → policy),
         ``search_lag`` (30s), ``task_due`` (1h), ``rate_limit``, ``search_rate_limit``,
-        ``timeout``, ``connect_timeout``. Raises ``ConfigError``; also when
-        ``delivery.lease`` does not exceed ``search_lag`` + ``timeout``."""
+        ``timeout``, ``connect_timeout``; ``lease`` (``delivery.lease``, put in by
+        ``build_notifiers``). Raises ``ConfigError``; also when ``delivery.lease`` does not
+        exceed ``search_lag`` + ``timeout``."""
         o = Options(cls.name, options, cls.keys)
         fields = options.get("fields") or {}
         if not isinstance(fields, Mapping):
@@ -105,7 +114,8 @@ class HubSpot:
                    base_url=o.text("base_url") or "https://api.hubapi.com", fields=dict(fields),
                    search_lag=lag, task_due=o.seconds("task_due", 3600.0), timeout=timeout,
                    connect_timeout=connect, rate_limit=o.rate_limit("rate_limit", DEFAULT_LIMIT),
-                   search_rate_limit=o.rate_limit("search_rate_limit", SEARCH_LIMIT))
+                   search_rate_limit=o.rate_limit("search_rate_limit", SEARCH_LIMIT),
+                   lease=o.seconds("lease", 60.0))
 
     # -- the interface ----------------------------------------------------------------
 
@@ -165,7 +175,7 @@ class HubSpot:
                                  result={"contact_id": contact_id, "created": True})
 
     def _note(self, stored: StoredLead, action: Action) -> Outcome:
-        contact_id = _contact_of(action)
+        contact_id = self._contact_of(action)
         props = {"hs_timestamp": _iso(stored.lead.received_at or self.clock()),
                  "hs_note_body": note_body(stored, action.params)}
         if action.params.get("crm_user_id"):
@@ -177,7 +187,7 @@ class HubSpot:
                                  result={"note_id": json_of(resp).get("id"), "contact_id": contact_id})
 
     def _task(self, stored: StoredLead, action: Action) -> Outcome:
-        contact_id = _contact_of(action)
+        contact_id = self._contact_of(action)
         lead = stored.lead
         props = {
             "hs_timestamp": _iso(self.clock() + self.task_due),
@@ -195,6 +205,19 @@ class HubSpot:
                                         "associations": [_association(contact_id, TASK_TO_CONTACT)]})
         return Outcome.delivered(status_code=resp.status_code, response=text_of(resp),
                                  result={"task_id": json_of(resp).get("id"), "contact_id": contact_id})
+
+    def _contact_of(self, action: Action) -> str:
+        """The delivered contact's id; else a retry once the contact may be delivered."""
+        contact_id = (action.earlier.get(CONTACT) or {}).get("contact_id")
+        if not contact_id:
+            # sent in order after the contact row; it is still being retried, or leased by
+            # a process that was killed (then it is retried only when that lease ends): a
+            # quick backoff would use up this row's attempts before that
+            step = min(max(action.attempt, 1), self.WAIT_STEPS) - self.WAIT_STEPS
+            wait = timedelta(seconds=self.lease * 2.0 ** step)
+            raise TransientDeliveryError(f"hubspot {action.name}: waiting for the contact to be delivered",
+                                         retry_after=self.clock() + wait)
+        return str(contact_id)
 
     # -- contacts -----------------------------------------------------------------------
 
@@ -272,14 +295,6 @@ def note_body(stored: StoredLead, routed: Routed) -> str:
     elif routed.get("status") == "drip":
         lines.append("Low tier: drip campaign, no agent")
     return "<p>" + "</p><p>".join(lines) + "</p>"
-
-
-def _contact_of(action: Action) -> str:
-    contact_id = (action.earlier.get(CONTACT) or {}).get("contact_id")
-    if not contact_id:
-        # sent in order after the contact row; it is still being retried
-        raise TransientDeliveryError(f"hubspot {action.name}: waiting for the contact to be delivered")
-    return str(contact_id)
 
 
 def _association(contact_id: str, type_id: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from daemon.config import Settings
 from daemon.dispatch import build_notifiers
 from daemon.errors import ConfigError
 from notifiers.hubspot import HubSpot, merge
+from storage import outbox
 from storage.db import Database
 
 REPO = Path(__file__).resolve().parents[1]
@@ -190,6 +192,26 @@ def test_a_dispatcher_killed_mid_create_and_restarted_makes_no_second_contact(db
         assert len(hubspot.named("create")) == 1  # the restart found it and did not create again
         contact_row = next(d for d in rows(db, notifier="hubspot") if d.action == "contact")
         assert contact_row.result is not None and contact_row.result["created"] is False
+
+
+def test_a_note_and_task_outwait_a_contact_still_leased_by_a_killed_process(db: Database, hubspot: HubSpotServer):
+    # bench/crash.py --crm hubspot: a process leased the contact row (its batch ended
+    # there) and was killed; the restart finds the note and task due but the contact
+    # leased for a whole lease more. Quick retries must not use up their attempts (dead)
+    # before the contact is retried and delivered.
+    router = crm_router(db, {"hubspot": HubSpot})
+    add_lead(db, router, make_lead(9))
+    with db.session() as s:
+        (contact_row,) = outbox.claim_due(s, now=datetime.now(UTC), limit=1,
+                                          lease_until=datetime.now(UTC) + timedelta(seconds=3))
+    assert contact_row.action == "contact"
+    restarted = crm_dispatcher(db, {"hubspot": hs_notifier(hubspot, lease=3, search_lag=1, timeout=1)},
+                               lease=3)
+    drain_until(restarted, lambda: all(d.status != "pending" and d.status != "sending"
+                                       for d in rows(db, notifier="hubspot")), timeout=20)
+    assert [(d.action, d.status) for d in rows(db, notifier="hubspot")] == [
+        ("contact", "delivered"), ("note", "delivered"), ("task", "delivered")]
+    assert len(hubspot.contacts) == 1 and len(hubspot.notes) == 1 and len(hubspot.tasks) == 1
 
 
 def test_field_policies_decide_what_an_existing_contact_gets():
