@@ -2,12 +2,16 @@
 
     python bench/crash.py [--emails 1000] [--kills 20] [--db sqlite|postgresql]
                           [--replicas 1|2] [--restart-postgres] [--imap dovecot|pymap]
+                          [--crm followupboss|hubspot]
 
 ``leadpipe run --config leadpipe.yaml`` runs in subprocesses against a real IMAP server on
 loopback (Dovecot; pymap with ``--imap pymap``), the local Slack Web API server
-(``tests/slackserver.py``) and a local Follow Up Boss (``tests/crmservers.py``), with
-three agents: hot leads are offered in Slack for claiming, the others go round robin, and
-every routed lead becomes a Follow Up Boss event. ``--emails`` emails, built from the
+(``tests/slackserver.py``) and a local CRM (``tests/crmservers.py``): Follow Up Boss, or
+HubSpot with ``--crm hubspot`` (its search lagging its writes by 1 s; the notifier's
+``search_lag`` 1 s, timeout 3 s, under the 10 s lease). Three agents: hot leads are
+offered in Slack for claiming, the others go round robin, and every routed lead becomes a
+Follow Up Boss event, or a HubSpot contact with a note (and a task, unless drip).
+``--emails`` emails, built from the
 fixture emails with unique Message-IDs and a unique person each (the lead's email address
 and phone number rewritten), are appended to the mailbox in batches while the daemon runs
 and is SIGKILLed ``--kills`` times at random moments (each replica, with ``--replicas
@@ -16,11 +20,15 @@ cluster a few times mid-run.
 
 At the end, once everything is processed and delivered, it checks: every email stored
 exactly once (by Message-ID) with the outcome the in-process parser (for the fixture
-originals: the golden files) says; exactly one Follow Up Boss person per person; exactly
-one Slack claim message per hot lead. Slack posts and CRM calls are at-least-once by
-design (issue 5: a process killed between the HTTP call and recording it repeats it once),
-so repeats are counted separately and checked against the kills. Prints a PASS/FAIL table;
-exits 1 on FAIL. ``tests/test_crash.py`` runs a small version in the test suite.
+originals: the golden files) says; exactly one CRM contact per person (a Follow Up Boss
+person, or a HubSpot contact whose email and phone are exactly that person's: none twice,
+none for nobody, none missing for a round-robin lead); exactly one Slack claim message per
+hot lead. Slack posts and CRM calls are at-least-once by design (issue 5: a process killed
+between the HTTP call and recording it repeats it once), so repeats are counted separately
+and checked against the kills: repeated FUB events; for HubSpot, a contact written (created,
+409-updated or patched) more than once, and a second note or task on a contact. Prints a
+PASS/FAIL table; exits 1 on FAIL. ``tests/test_crash.py`` runs a small version of each CRM
+in the test suite.
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from benchkit import with_message_id  # noqa: E402
-from crmservers import FubServer  # noqa: E402
+from crmservers import FubServer, HubSpotServer  # noqa: E402
 from imapservers import ImapServer, start_server  # noqa: E402
 from slackserver import SlackServer  # noqa: E402
 from sqlalchemy import create_engine, func, select  # noqa: E402
@@ -63,6 +71,8 @@ from storage.models import DeadLetterRow, InboundEmail, LeadRow, OutboxRow  # no
 
 FIXTURES = REPO / "fixtures" / "emails"
 HOT_CHANNEL = "C0HOTLEADS"
+#: how long the local HubSpot's search lags its writes, and the notifier's search_lag
+HUBSPOT_SEARCH_LAG = 1.0
 
 
 # -- the emails -------------------------------------------------------------------------
@@ -268,13 +278,24 @@ def run(args: argparse.Namespace) -> Result:
     emails = build_emails(args.emails, tag, rng, rules)
     print(f"{len(emails)} emails ({sum(e.kind == 'lead' for e in emails)} leads, "
           f"{sum(e.tier == 'hot' for e in emails if e.kind == 'lead')} hot), "
-          f"{args.kills} kills per replica, {args.replicas} replica(s), {args.db}, {args.imap}", flush=True)
+          f"{args.kills} kills per replica, {args.replicas} replica(s), {args.db}, {args.imap}, {args.crm}",
+          flush=True)
     pg = Postgres()
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadpipe-crash-")))
         imap: ImapServer = stack.enter_context(start_server(args.imap))
         slack = stack.enter_context(SlackServer())
-        fub = stack.enter_context(FubServer())
+        crm: FubServer | HubSpotServer
+        if args.crm == "hubspot":
+            crm = stack.enter_context(HubSpotServer(search_lag=HUBSPOT_SEARCH_LAG))
+            notifier = {"type": "hubspot", "base_url": crm.base_url, "access_token": "pat-crash",
+                        "search_lag": f"{HUBSPOT_SEARCH_LAG:g}s", "timeout": "3s",
+                        "rate_limit": {"requests": 1000, "per": "1s"},
+                        "search_rate_limit": {"requests": 1000, "per": "1s"}}
+        else:
+            crm = stack.enter_context(FubServer())
+            notifier = {"type": "followupboss", "base_url": crm.base_url, "api_key": "fub-crash",
+                        "rate_limit": {"requests": 1000, "per": "1s"}}
         url = stack.enter_context(pg.database()) if args.db == "postgresql" else f"sqlite:///{tmp}/crash.db"
         Database(url).upgrade()
         config = {
@@ -287,8 +308,7 @@ def run(args: argparse.Namespace) -> Result:
                       "alerts_channel": "C0ALERTS", "claim_timeout": "1h"},
             "agents": [{"name": f"Agent {k}", "email": f"agent{k}@brokerage.example",
                         "slack_user_id": f"U0AG{k}", "crm_user_id": str(10 + k)} for k in range(3)],
-            "notifiers": [{"type": "followupboss", "base_url": fub.base_url, "api_key": "fub-crash",
-                           "rate_limit": {"requests": 1000, "per": "1s"}}],
+            "notifiers": [notifier],
             "delivery": {"backoff_base": "200ms", "backoff_cap": "2s", "lease": "10s"},
             "web": {"enabled": False},
             "silence": {"enabled": False},
@@ -354,7 +374,7 @@ def run(args: argparse.Namespace) -> Result:
         print(f"quiet after {elapsed:.0f} s: stored/pending/unsent {state}; exit statuses at SIGTERM {stops}",
               flush=True)
         result = Result()
-        _verify(result, emails, rows, slack, fub, kills, pg.restarts)
+        _verify(result, emails, rows, slack, crm, kills, pg.restarts)
         result.check("daemon stopped cleanly", all(s == 0 for s in stops), f"SIGTERM exit statuses {stops}")
         if not result.passed:
             for rep in replicas:
@@ -372,8 +392,8 @@ def run(args: argparse.Namespace) -> Result:
     return result
 
 
-def _verify(result: Result, emails: list[Email], engine: Any, slack: SlackServer, fub: FubServer,
-            kills: int, pg_restarts: int) -> None:
+def _verify(result: Result, emails: list[Email], engine: Any, slack: SlackServer,
+            crm: FubServer | HubSpotServer, kills: int, pg_restarts: int) -> None:
     with engine.connect() as c:
         inbound = list(c.execute(select(InboundEmail.id, InboundEmail.message_id, InboundEmail.status)))
         leads = list(c.execute(select(LeadRow.id, LeadRow.inbound_email_id, LeadRow.email, LeadRow.phone,
@@ -431,9 +451,23 @@ def _verify(result: Result, emails: list[Email], engine: Any, slack: SlackServer
     result.check("Slack repeats ≤ 1 per kill (at-least-once)", repeats <= kills + pg_restarts,
                  f"{repeats} repeated claim posts over {kills} kills, {pg_restarts} PostgreSQL restarts")
 
-    # Follow Up Boss: one person per person
     expected_people = {want[mid_of[r.inbound_email_id]].person for r in leads}
-    per_person: Counter[tuple[str | None, str | None]] = Counter()
+    # hot leads reach the CRM only once claimed (nobody claims here); drip (low) leads are
+    # sent too, but only the round-robin ones must be there
+    routed = {want[mid_of[r.inbound_email_id]].person for r in leads if r.tier == "standard"}
+    if isinstance(crm, HubSpotServer):
+        _verify_hubspot(result, crm, expected_people, routed, kills, pg_restarts)
+    else:
+        _verify_fub(result, crm, expected_people, routed, kills, pg_restarts)
+
+
+Person = tuple[str | None, str | None]
+
+
+def _verify_fub(result: Result, fub: FubServer, expected_people: set[Person], routed: set[Person],
+                kills: int, pg_restarts: int) -> None:
+    """Follow Up Boss: one person per person, events repeated at most once per kill."""
+    per_person: Counter[Person | None] = Counter()
     for p in fub.people:
         emails_, phones = p["emails"], p["phones"]
         key = next((who for who in expected_people
@@ -441,8 +475,6 @@ def _verify(result: Result, emails: list[Email], engine: Any, slack: SlackServer
         per_person[key] += 1
     crm_twice = [k for k, n in per_person.items() if n > 1 and k is not None]
     strangers = per_person.get(None, 0)
-    # hot leads reach the CRM only once claimed (nobody claims here), low ones never
-    routed = {want[mid_of[r.inbound_email_id]].person for r in leads if r.tier == "standard"}
     absent = routed - set(per_person)
     result.check("exactly one CRM contact per person", not crm_twice and not strangers and not absent,
                  f"{len(fub.people)} FUB people for {len(routed)} round-robin leads; {len(crm_twice)} people twice, "
@@ -453,6 +485,51 @@ def _verify(result: Result, emails: list[Email], engine: Any, slack: SlackServer
                  f"{len(fub.events)} FUB events, {crm_repeats} repeated over {kills} kills")
 
 
+def _verify_hubspot(result: Result, hubspot: HubSpotServer, expected_people: set[Person],
+                    routed: set[Person], kills: int, pg_restarts: int) -> None:
+    """HubSpot: one contact per person; repeated contact writes, notes and tasks (a second
+    one for the same contact) at most one per kill, all together."""
+    def exact(email: Any, phone: Any) -> Person:
+        return (str(email).lower() if email else None, str(phone) if phone else None)
+
+    # a contact is someone's only if its email and phone are exactly that person's: a
+    # contact that mixes two people (or has one's email only) is nobody's
+    by_exact = {exact(*who): who for who in expected_people}
+    person_of = {cid: by_exact.get(exact(c["properties"].get("email"), c["properties"].get("phone")))
+                 for cid, c in hubspot.contacts.items()}
+    per_person: Counter[Person | None] = Counter(person_of.values())
+    crm_twice = [k for k, n in per_person.items() if n > 1 and k is not None]
+    strangers = per_person.get(None, 0)
+    absent = routed - set(per_person)
+    result.check("exactly one CRM contact per person", not crm_twice and not strangers and not absent,
+                 f"{len(hubspot.contacts)} HubSpot contacts for {len(routed)} round-robin leads; "
+                 f"{len(crm_twice)} people twice, {strangers} unknown, {len(absent)} missing")
+
+    # writes of a contact: creates it answered 201 or 409 (found by the request's email or
+    # phone), and PATCHes; the first is the create, any more is a repeat
+    writes: Counter[str] = Counter()
+    cid_of = {exact(c["properties"].get("email"), c["properties"].get("phone")): cid
+              for cid, c in hubspot.contacts.items()}
+    by_email = {e: cid for (e, _), cid in cid_of.items() if e}
+    by_phone = {p: cid for (_, p), cid in cid_of.items() if p}
+    for req in hubspot.named("create"):
+        if req.status in (201, 409):
+            props = (req.body or {}).get("properties") or {}
+            email, phone = exact(props.get("email"), props.get("phone"))
+            writes[(email and by_email.get(email)) or (phone and by_phone.get(phone)) or "?"] += 1
+    for req in hubspot.named("update", 200):
+        writes[req.path.rsplit("/", 1)[-1]] += 1
+    notes: Counter[str] = Counter(a["to"]["id"] for n in hubspot.notes for a in n["associations"])
+    tasks: Counter[str] = Counter(a["to"]["id"] for t in hubspot.tasks for a in t["associations"])
+    repeats = {what: sum(n - 1 for n in counts.values())
+               for what, counts in (("writes", writes), ("notes", notes), ("tasks", tasks))}
+    crm_repeats = sum(repeats.values())
+    result.check("CRM repeats ≤ 1 per kill (at-least-once)", crm_repeats <= kills + pg_restarts,
+                 f"{sum(writes.values())} contact writes, {len(hubspot.notes)} notes, "
+                 f"{len(hubspot.tasks)} tasks; {crm_repeats} repeated ({repeats['writes']} writes, "
+                 f"{repeats['notes']} notes, {repeats['tasks']} tasks) over {kills} kills")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--emails", type=int, default=1000)
@@ -461,6 +538,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--replicas", type=int, choices=(1, 2), default=1)
     ap.add_argument("--restart-postgres", action="store_true")
     ap.add_argument("--imap", choices=("dovecot", "pymap"), default="dovecot")
+    ap.add_argument("--crm", choices=("followupboss", "hubspot"), default="followupboss",
+                    help="the CRM the routed leads go to")
     ap.add_argument("--max-gap", type=float, default=3.0, help="longest run between kills, seconds")
     ap.add_argument("--settle", type=float, default=300.0, help="seconds to wait for quiescence")
     ap.add_argument("--quiet-for", type=float, default=3.0,
