@@ -382,6 +382,7 @@ def html_tree(html: str) -> lxml.etree._Element | None:
     html = _END_OF_DOCUMENT.sub(_tidy, html[:MAX_HTML])
     if html[:1] == "\ufeff":
         html = html[1:]
+    # huge_tree: without it libxml2 drops elements nested past 256 levels
     try:
         parser = lxml.etree.HTMLParser(recover=True, huge_tree=True)
         parser.feed(html)
@@ -389,7 +390,8 @@ def html_tree(html: str) -> lxml.etree._Element | None:
     except (UnicodeError, LookupError, lxml.etree.Error):
         pass
     try:  # libxml2 refused the text (an encoding it cannot take): give it UTF-8 bytes
-        return lxml.etree.HTML(html.encode("utf-8", "surrogatepass"), lxml.etree.HTMLParser(recover=True))
+        return lxml.etree.HTML(html.encode("utf-8", "surrogatepass"),
+                               lxml.etree.HTMLParser(recover=True, huge_tree=True))
     except (UnicodeError, LookupError, ValueError, lxml.etree.Error):
         return None
 

@@ -307,7 +307,7 @@ def _label_hits(label: str, lines: list[str], ctx: _Context) -> Iterable[tuple[i
     pattern = rf"^\s*{words}\s*{sep}\s*(?P<value>.*)$"
     compiled = ctx.pattern(pattern)
     bare = ctx.pattern(rf"^\s*{words}\s*[:：]?\s*$")
-    for i in _lines_starting_with(escaped, lines, ctx):
+    for i in _lines_starting_with(escaped, ctx):
         line = lines[i]
         if len(line) > 2000:
             continue
@@ -316,30 +316,17 @@ def _label_hits(label: str, lines: list[str], ctx: _Context) -> Iterable[tuple[i
             yield i, (m.groupdict().get("value") or "").strip()
 
 
-def _lines_starting_with(escaped_words: list[str], lines: list[str], ctx: _Context) -> Iterable[int]:
-    """Indexes of the lines that start (after blanks) with the words: one search of the
-    whole text instead of a match per line, which would cost ~100 matches per label.
+def _lines_starting_with(escaped_words: list[str], ctx: _Context) -> Iterable[int]:
+    """Indexes of ``msg.lines`` that start (after blanks) with the words: one search of
+    the whole text instead of a match per line, which would cost ~100 matches per label.
     Every line a label pattern can match is among them."""
-    if lines is not ctx.msg.lines:
-        yield from range(len(lines))
-        return
     blank = r"[^\S\n]*"  # white space within one line, as \s is within a line alone
     head = ctx.pattern(rf"^{blank}" + blank.join(escaped_words))
-    starts = ctx.line_starts
-    text = ctx.msg.text
-    pos = 0
-    while True:
-        try:
-            m = head.search(text, pos, timeout=ctx.timeout)
-        except TimeoutError as exc:
-            raise RuleTimeout(ctx.rule_name, head.pattern) from exc
-        if m is None:
-            return
-        yield bisect.bisect_right(starts, m.start()) - 1
-        pos = m.end()
-        if pos == len(text):
-            break
-        pos = max(pos, m.start() + 1)
+    try:
+        for m in head.finditer(ctx.msg.text, timeout=ctx.timeout):
+            yield bisect.bisect_right(ctx.line_starts, m.start()) - 1
+    except TimeoutError as exc:
+        raise RuleTimeout(ctx.rule_name, head.pattern) from exc
 
 
 def _next_lines(lines: list[str], start: int, count: int) -> list[str]:
