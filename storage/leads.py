@@ -25,7 +25,9 @@ def insert(
         full_name=lead.full_name,
         first_name=lead.first_name,
         last_name=lead.last_name,
-        email=lead.email,
+        # wholly lower-cased, as normalize_email gives it: previous_owner's indexed
+        # lookup relies on it, whatever built the Lead
+        email=lead.email.lower() if lead.email else lead.email,
         phone=lead.phone,
         property_address=p.address,
         property_city=p.city,

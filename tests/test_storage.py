@@ -121,6 +121,30 @@ def test_models_agree_with_the_migrations(db: Database) -> None:
     assert diff == []
 
 
+def test_migration_0004_lower_cases_the_emails_of_leads_stored_before_it(database_url: str) -> None:
+    """Repeat inquiries are looked up by the indexed ``email = ?``: a lead stored with a
+    capital letter in its address by an older version would never be found again."""
+    from alembic import command
+
+    database = Database(database_url)
+    try:
+        with database.engine.connect() as conn:
+            cfg = alembic_config(database)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0003")
+            conn.execute(text(
+                "INSERT INTO leads (source, rule_version, email, score, tier, warnings, score_breakdown,"
+                " status, created_at) VALUES ('zillow', '1', :e, 0, 'standard', '[]', '[]', 'new', :at)"
+            ), [{"e": "Ana.Ruiz@Example.COM", "at": WHEN}, {"e": None, "at": WHEN}])
+            conn.commit()
+        database.upgrade()
+        with database.engine.connect() as conn:
+            emails = conn.execute(text("SELECT email FROM leads ORDER BY id")).scalars().all()
+        assert emails == ["ana.ruiz@example.com", None]
+    finally:
+        database.dispose()
+
+
 # --- inbound emails ---------------------------------------------------------------------
 
 
