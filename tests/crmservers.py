@@ -12,6 +12,10 @@ arrival time, the status it answered) and can be scripted:
   answered 429 with ``Retry-After`` (``rejected`` counts them); ``route_limits[route]``
   does the same for one route (HubSpot's search: 4 per second).
 
+A request whose body stops short of its ``Content-Length`` (the client was killed between
+writing the headers and the body) is not carried out, as no real server would hand it to
+the application; ``aborted`` lists them (method, path), and ``requests`` leaves them out.
+
 ``FubServer`` keeps people and events (``POST /v1/events``; a source in ``archived`` gets
 204), matching people by email or phone as FUB does. ``HubSpotServer`` keeps contacts,
 notes and tasks; a create with a known email is answered 409 ``Contact already exists.
@@ -71,6 +75,8 @@ class ApiServer:
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self.rejected = 0
+        #: requests cut off before their whole body arrived (not carried out, not recorded)
+        self.aborted: list[tuple[str, str]] = []
         self.down = False
         self.limit: tuple[int, float] | None = None
         self.route_limits: dict[str, tuple[int, float]] = {}
@@ -90,7 +96,17 @@ class ApiServer:
 
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                try:
+                    raw = self.rfile.read(length) if length else b""
+                except ConnectionError:
+                    raw = b""
+                if len(raw) < length:
+                    # the client went away before its body was all sent (a process killed
+                    # between writing the headers and the body): a real server never hands
+                    # such a request to the application, so it is not carried out
+                    outer._abort(self.command, self.path)
+                    self.close_connection = True
+                    return
                 status, body, headers = outer._handle(self.command, self.path, raw, dict(self.headers.items()))
                 data = b"" if body is None or status == 204 else (
                     body.encode() if isinstance(body, str) else json.dumps(body).encode())
@@ -194,6 +210,10 @@ class ApiServer:
                     answer = self._serve(route, match, req)
         req.status = answer[0]
         return answer
+
+    def _abort(self, method: str, target: str) -> None:
+        with self.lock:
+            self.aborted.append((method, urlsplit(target).path))
 
     def _gate(self, key: str, limit: tuple[int, float] | None, now: float) -> Answer | None:
         """A sliding window: 429 when ``limit`` calls were accepted in the last window."""
