@@ -501,9 +501,12 @@ def _verify_hubspot(result: Result, hubspot: HubSpotServer, expected_people: set
     crm_twice = [k for k, n in per_person.items() if n > 1 and k is not None]
     strangers = per_person.get(None, 0)
     absent = routed - set(per_person)
+    unknown = [exact(c["properties"].get("email"), c["properties"].get("phone"))
+               for cid, c in hubspot.contacts.items() if person_of[cid] is None]
     result.check("exactly one CRM contact per person", not crm_twice and not strangers and not absent,
                  f"{len(hubspot.contacts)} HubSpot contacts for {len(routed)} round-robin leads; "
-                 f"{len(crm_twice)} people twice, {strangers} unknown, {len(absent)} missing")
+                 f"{len(crm_twice)} people twice, {strangers} unknown {unknown[:2]}, {len(absent)} missing; "
+                 f"{len(hubspot.aborted)} requests cut off by a kill (not carried out)")
 
     # writes of a contact: creates it answered 201 or 409 (found by the request's email or
     # phone), and PATCHes; the first is the create, any more is a repeat
