@@ -141,7 +141,7 @@ def main() -> int:
         ("backlog throughput / (FETCH + mail-parser)", "≥ 0.70",
          "<br>".join(_lines(imap, r"^== |watcher/baseline"))),
         ("parse cost / mail-parser alone", "≤ 1.25 (engine ≤ +25 %)",
-         "<br>".join(_lines(parse, r"ratio parse_email"))),
+         "<br>".join(_lines(parse, r"ratio parse_email|split over"))),
         ("1,000-lead CRM burst (rate-limited Follow Up Boss)", "no 429; paced near the limit",
          "<br>".join(_lines(crm, r"paced|429s|ratio paced"))),
     ]
