@@ -11,8 +11,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO / "bench") not in sys.path:
     sys.path.insert(0, str(REPO / "bench"))
@@ -32,10 +30,6 @@ def test_sigkilled_daemon_stores_each_lead_once_and_posts_each_claim_once(capsys
     assert result.passed, "\n" + result.table()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known, not yet explained: one fresh-clone CI run (1 of 5 runs of this seed) ended with 77 HubSpot "
-    "contacts for 76 people, the extra one matching nobody exactly; bench/crash.py --crm hubspot "
-    "reproduces the setting. Kept running so the failure stays visible in the output."))
 def test_sigkilled_daemon_makes_each_hubspot_contact_once(capsys: object) -> None:
     """The same run against the local HubSpot (its search lagging its writes by a second):
     each round-robin person is exactly one HubSpot contact (none twice, none that mixes
