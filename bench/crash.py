@@ -369,6 +369,8 @@ def run(args: argparse.Namespace) -> Result:
                 quiet_since = None
             time.sleep(0.5)
         elapsed = time.monotonic() - started
+        for rep in replicas:  # a SIGTERM while the last restart still imports would kill it
+            rep.wait_running(30)  # before its handler is installed (exit status -15)
         stops = [rep.stop() for rep in replicas]
         kills = sum(rep.kills for rep in replicas)
         print(f"quiet after {elapsed:.0f} s: stored/pending/unsent {state}; exit statuses at SIGTERM {stops}",
