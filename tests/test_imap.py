@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,11 +37,14 @@ from imapservers import (  # the fixtures are imported to be used by name
 )
 from sqlalchemy import func, select
 
+from daemon import inbox
 from daemon.config import MailboxSettings
 from daemon.errors import MailboxError
 from daemon.imap import Backoff, MailboxWatcher, check
+from daemon.lead import RawEmail
 from storage import mailboxes
 from storage.db import Database
+from storage.inbound import Stored
 from storage.models import InboundEmail
 
 __all__ = ["dovecot_oauth2", "dovecot_tls", "imap_server"]  # fixtures, used by parameter name
@@ -201,18 +204,32 @@ def test_server_restart_while_idling_loses_nothing(
 
 
 def test_server_killed_mid_backlog_loses_nothing(sqlite_db: Database) -> None:
-    """The server dies in the middle of a backlog and comes back: the rest is taken in,
-    nothing twice. (Dovecot only: it keeps its mail across a restart.)"""
+    """The server dies in the middle of a backlog — between storing a batch and moving
+    it — and comes back: the rest is taken in, nothing twice. (Dovecot only: it keeps its
+    mail across a restart.)"""
+    stored_40 = threading.Event()
+    server_down = threading.Event()
+
+    def store(db: Database, raws: Sequence[RawEmail]) -> list[Stored]:
+        # Hold the watcher once, right after the batch that reaches 40 is committed and
+        # before it is moved, until the server is gone: the kill lands mid-backlog every
+        # time, however fast the backlog runs.
+        results = inbox.accept_many(db, raws)
+        if not stored_40.is_set() and count(db) >= 40:
+            stored_40.set()
+            server_down.wait(30)
+        return results
+
     with start_server("dovecot") as server:
         server.append([make_email(i, "bk", size=20000) for i in range(300)])
         settings = server.settings(start_from="all", fetch_batch=20)
-        with watching(MailboxWatcher(settings, sqlite_db, backoff=FAST)):
-            wait_for(lambda: count(sqlite_db) >= 40, 30, "40 stored emails", interval=0.01)
+        with watching(MailboxWatcher(settings, sqlite_db, backoff=FAST, store=store)):
+            assert stored_40.wait(30), "40 emails were not stored within 30 s"
             # SIGTERM: Dovecot's processes die mid-command, but cleanly. (A SIGKILL can
             # leave Dovecot's own dovecot-uidlist.lock behind, stale for 2 minutes.)
             server.stop(signal.SIGTERM)
-            n = count(sqlite_db)
-            assert n < 300, "the backlog finished before the server could be killed"
+            server_down.set()
+            assert count(sqlite_db) == 40
             server.start()
             wait_for(lambda: count(sqlite_db) == 300, 60, "300 stored emails", interval=0.1)
             wait_for(lambda: len(server.uids("Processed")) == 300, 10, "300 moved")
