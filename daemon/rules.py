@@ -59,18 +59,6 @@ FieldName = Literal[
     "message",
 ]
 
-SIMPLE_FILTERS = (
-    "trim",
-    "lower",
-    "upper",
-    "title",
-    "digits",
-    "money",
-    "first_line",
-    "collapse",
-    "unquote",
-)
-
 REGEX_FLAGS = regex.IGNORECASE | regex.MULTILINE | regex.VERSION1
 
 HEADER_ALIASES = ("from_name", "from_address", "reply_to", "reply_to_name", "subject", "to")
