@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import regex
 from pydantic import (
@@ -22,7 +22,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -107,6 +109,30 @@ class RegexFilter(_Strict):
 class ReplaceFilter(_Strict):
     replace: tuple[Pattern, str]
 
+    @model_validator(mode="after")
+    def _replacement_fits(self) -> ReplaceFilter:
+        check_replacement(*self.replace)
+        return self
+
+
+def check_replacement(pattern: str, replacement: str) -> None:
+    """Raise ``ValueError`` when ``replacement`` names a group ``pattern`` lacks or has a
+    bad escape. ``regex`` reads a replacement only when the pattern first matches, so
+    without this a rule file would load and then fail on the first email it fits."""
+    compiled = compile_pattern(pattern)
+    names = {number: name for name, number in compiled.groupindex.items()}
+    if len(names) != len(compiled.groupindex):
+        return  # a group with two names: rare, and the stand-in below cannot copy it
+    # A stand-in with the same group numbers and names that matches the empty string:
+    # substituting with it makes ``regex`` read the replacement now, by its own rules.
+    stand_in = "".join(f"(?P<{names[i]}>)" if i in names else "()" for i in range(1, compiled.groups + 1))
+    try:
+        regex.compile(stand_in, REGEX_FLAGS).sub(replacement, "", count=1)
+    except (regex.error, IndexError) as exc:
+        groups = ", ".join([*map(str, range(1, compiled.groups + 1)), *compiled.groupindex]) or "none"
+        raise ValueError(f"replacement {replacement!r} does not fit pattern {pattern!r}: {exc} "
+                         f"(the pattern's groups: {groups})") from exc
+
 
 class BeforeFilter(_Strict):
     before: Pattern
@@ -116,23 +142,45 @@ class MapFilter(_Strict):
     map: dict[Pattern, str]
 
 
-Filter = (
-    Literal[
-        "trim",
-        "lower",
-        "upper",
-        "title",
-        "digits",
-        "money",
-        "first_line",
-        "collapse",
-        "unquote",
-    ]
-    | RegexFilter
-    | ReplaceFilter
-    | BeforeFilter
-    | MapFilter
-)
+SimpleFilter = Literal["trim", "lower", "upper", "title", "digits", "money", "first_line", "collapse", "unquote"]
+_FILTER_MODELS: dict[str, type[BaseModel]] = {
+    "regex": RegexFilter, "replace": ReplaceFilter, "before": BeforeFilter, "map": MapFilter,
+}
+
+
+def _filter_kind(value: Any) -> str | None:
+    """Which kind of filter ``value`` is, read from its form (a name, or a mapping with
+    one key), so a broken filter is reported against its own kind only: without this,
+    pydantic tries every member of the union and reports the first (a bad ``regex:``
+    pattern came out as "Input should be 'trim', 'lower', …")."""
+    if isinstance(value, str):
+        return "tag:simple"
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _FILTER_MODELS:
+        return f"tag:{next(iter(value))}"
+    for key, model in _FILTER_MODELS.items():
+        if isinstance(value, model):
+            return f"tag:{key}"
+    return None
+
+
+#: One filter: a name (``trim``) or a mapping with one key (``regex:``, ``replace:``,
+#: ``before:``, ``map:``). The ``tag:`` parts pydantic adds to an error's location are
+#: dropped by ``yamlfile.problems``.
+Filter = Annotated[
+    Annotated[SimpleFilter, Tag("tag:simple")]
+    | Annotated[RegexFilter, Tag("tag:regex")]
+    | Annotated[ReplaceFilter, Tag("tag:replace")]
+    | Annotated[BeforeFilter, Tag("tag:before")]
+    | Annotated[MapFilter, Tag("tag:map")],
+    Discriminator(
+        _filter_kind,
+        custom_error_type="filter",
+        custom_error_message=(
+            f"a filter is one of {', '.join(get_args(SimpleFilter))}, or a mapping with one key: "
+            f"{', '.join(_FILTER_MODELS)}"
+        ),
+    ),
+]
 
 STRATEGIES = ("label", "regex", "selector", "header", "after", "value")
 

@@ -27,6 +27,19 @@ class YamlDocument:
     file: str
     lines: dict[Path_, int] = field(default_factory=dict)
 
+    def as_written(self, path: Sequence[str | int]) -> tuple[str | int, ...]:
+        """``path`` without the ``[0]`` of a lone value the schema reads as a one-item
+        list (``phone: {path: p}`` for ``phone: [{path: p}]``): the key as the file has it."""
+        kept: tuple[str | int, ...] = ()
+        for i, part in enumerate(path):
+            if (*kept, part) in self.lines:
+                kept = (*kept, part)
+            elif part == 0 and isinstance(part, int) and kept in self.lines:
+                continue
+            else:  # past what the file has (a missing key): keep the rest as pydantic gave it
+                return (*kept, *path[i:])
+        return kept
+
     def line_of(self, path: Sequence[str | int]) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
         p = tuple(path)
@@ -151,15 +164,20 @@ def problems(doc: YamlDocument, error: ValidationError) -> list[Problem]:
     for err in error.errors():
         # pydantic adds the tag of a tagged union or a function validator's name to loc;
         # keep only the parts that exist in the document.
-        loc = [p for p in err["loc"] if isinstance(p, int) or not str(p).startswith("function-")]
+        # (``tag:…``: the tags of the filter union in daemon/rules.py)
+        loc = [p for p in err["loc"] if isinstance(p, int) or not str(p).startswith(("function-", "tag:"))]
         msg = err["msg"]
         if "[key]" in loc:
             # a mapping key that is not allowed (pydantic checks keys with the Literal type)
             loc = [p for p in loc if p != "[key]"]
-            msg = f"unknown key; {msg[0].lower()}{msg[1:]}"
+            if msg.startswith("Value error, "):  # a key that must be a pattern and is not
+                msg = msg[len("Value error, ") :]
+            else:
+                msg = f"unknown key; {msg[0].lower()}{msg[1:]}"
         elif err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        found.append(Problem(doc.file, doc.line_of(loc), dotted(loc), msg))
+        written = doc.as_written(loc)
+        found.append(Problem(doc.file, doc.line_of(written), dotted(written), msg))
     return found

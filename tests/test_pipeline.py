@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -259,10 +260,11 @@ def test_worker_uses_reloaded_rules_for_the_next_email(db: Database, tmp_path: P
     assert second.outcome.rule_version == "2"
 
 
-# A rule that loads (the pattern compiles) but fails on the first email it reads: the
-# replacement refers to a group the pattern does not have. ``rules check`` does not catch
-# this today, which makes it a genuine way for parsing itself to raise.
-BROKEN_AT_RUNTIME = """\
+# A rule for broken.example whose extraction raises (a fault injected into the label
+# strategy, standing for a bug or an input the engine does not survive). A rule file can
+# no longer do it by itself: a `replace` naming a group its pattern lacks, the last way a
+# loading rule could fail at run time, is refused when the file loads (tests/test_rules.py).
+BROKEN_RULE = """\
 source: broken
 version: 1
 match:
@@ -270,17 +272,30 @@ match:
 fields:
   phone:
     - label: Phone
-      filters: [{replace: ['(\\d)', '\\2']}]
 """
 
 
+def _break_rule(monkeypatch: pytest.MonkeyPatch, rule_name: str) -> None:
+    from daemon import parsing
+
+    label = parsing._STRATEGIES["label"]
+
+    def strategy(ex: Any, ctx: Any) -> Any:
+        if ctx.rule_name == rule_name:
+            raise RuntimeError(f"injected failure in {rule_name}")
+        return label(ex, ctx)
+
+    monkeypatch.setitem(parsing._STRATEGIES, "label", strategy)
+
+
 def test_an_exception_inside_parsing_is_a_dead_letter_and_the_next_email_still_processes(
-    db: Database, tmp_path: Path
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     folder = rules_dir(tmp_path)
-    (folder / "broken.yaml").write_text(BROKEN_AT_RUNTIME, encoding="utf-8")
+    (folder / "broken.yaml").write_text(BROKEN_RULE, encoding="utf-8")
     engine = Engine.load(folder)
     assert not engine.rules.errors
+    _break_rule(monkeypatch, "broken v1")
     boom = lead_email().replace(b"leads@portal.example", b"leads@broken.example")
     boom = boom.replace(b"<lead.1@portal.example>", b"<boom@broken.example>")
     inbox.accept(db, raw(boom))
@@ -291,19 +306,20 @@ def test_an_exception_inside_parsing_is_a_dead_letter_and_the_next_email_still_p
     assert [type(r.outcome) for r in results] == [DeadLetter, Lead]
     (row,) = stored_dead_letters(db)
     assert row.dead_letter.reason is DeadLetterReason.PARSER_ERROR
-    assert "invalid group reference" in row.dead_letter.detail
+    assert "RuntimeError: injected failure in broken v1" in row.dead_letter.detail
     assert (row.dead_letter.rule, row.source_hint) == ("broken v1", "broken")
     assert [r.lead.full_name for r in stored_leads(db)] == ["Ana Ruiz"]
     assert statuses(db) == {"dead": 1, "done": 1}
 
 
 def test_a_parser_error_of_a_rule_is_selected_by_its_source_and_replays_once_the_rule_is_fixed(
-    db: Database, tmp_path: Path
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """``dlq replay --source broken`` picks the open dead letters whose source hint is
     ``broken`` (daemon/cli.py): a parser error must carry its rule to be among them."""
     folder = rules_dir(tmp_path)
-    (folder / "broken.yaml").write_text(BROKEN_AT_RUNTIME, encoding="utf-8")
+    (folder / "broken.yaml").write_text(BROKEN_RULE, encoding="utf-8")
+    _break_rule(monkeypatch, "broken v1")
     boom = lead_email().replace(b"leads@portal.example", b"leads@broken.example")
     inbox.accept(db, raw(boom))
     (result,) = Worker(db, lambda: Engine.load(folder)).run_pending()
@@ -314,10 +330,11 @@ def test_a_parser_error_of_a_rule_is_selected_by_its_source_and_replays_once_the
         assert dead_letters.listing(s, status="open", source="portal", limit=None) == []
     assert chosen == [result.dead_letter_id]
 
-    (folder / "broken.yaml").write_text(BROKEN_AT_RUNTIME.replace("'\\2'", "'\\1'"), encoding="utf-8")
+    # the fix ships as version 2, which the injected fault does not touch
+    (folder / "broken.yaml").write_text(BROKEN_RULE.replace("version: 1", "version: 2"), encoding="utf-8")
     replayed = replay(db, Engine.load(folder), chosen[0])
     assert replayed is not None and isinstance(replayed.outcome, Lead)
-    assert replayed.outcome.source == "broken"
+    assert (replayed.outcome.source, replayed.outcome.rule_version) == ("broken", "2")
 
 
 # -- which rule a parser_error names: the one chosen before the failure, if any ---------------

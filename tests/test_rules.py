@@ -117,6 +117,71 @@ BROKEN = {
         "match.subject[0]",  # the pattern itself, not just its list
         "bad regular expression",
     ),
+    "replace_unknown_group.yaml": (
+        """\
+        source: replaceunknowngroup
+        version: 1
+        match:
+          from: ["*@rug.example"]
+        fields:
+          phone:
+            - label: Phone
+              filters:
+                - replace: ['(\\d{3})-(\\d{4})', '\\1\\3']
+        """,
+        9,
+        "fields.phone[0].filters[0]",
+        "replacement '\\\\1\\\\3' does not fit pattern",
+    ),
+    "replace_unknown_name.yaml": (
+        """\
+        source: replaceunknownname
+        version: 1
+        match:
+          from: ["*@run.example"]
+        fields:
+          phone:
+            - label: Phone
+              filters:
+                - replace: ['(?P<area>\\d{3})', '\\g<areas>']
+        """,
+        9,
+        "fields.phone[0].filters[0]",
+        "unknown group",
+    ),
+    "bad_filter_regex.yaml": (
+        """\
+        source: badfilterregex
+        version: 1
+        match:
+          from: ["*@bfr.example"]
+        fields:
+          phone:
+            - label: Phone
+              filters:
+                - trim
+                - regex: '(?P<value>\\d+'
+        """,
+        10,
+        "fields.phone[0].filters[1].regex",  # not "Input should be 'trim', …"
+        "bad regular expression",
+    ),
+    "unknown_filter.yaml": (
+        """\
+        source: unknownfilter
+        version: 1
+        match:
+          from: ["*@uf.example"]
+        fields:
+          phone:
+            - label: Phone
+              filters:
+                - replac: ['-', '']
+        """,
+        9,
+        "fields.phone[0].filters[0]",
+        "a filter is one of trim, lower",
+    ),
     "bad_selector.yaml": (
         """\
         source: badselector

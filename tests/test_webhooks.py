@@ -348,6 +348,15 @@ def test_a_mapping_file_with_a_problem_names_its_file_line_and_key(tmp_path: Pat
     with pytest.raises(RuleError) as info:
         load_mapping_file(bad)
     assert info.value.line == 5 and "bad JSON path" in str(info.value)
+    # a filter is reported against its own kind: the replacement's missing group, not
+    # "Input should be 'trim', …" from the first member of the filter union
+    bad.write_text("source: acme\nversion: 1\nauth: {type: token}\nfields:\n  phone: p\n"
+                   "  intent:\n    path: kind\n    filters:\n      - replace: ['(buy)', '\\2']\n",
+                   encoding="utf-8")
+    with pytest.raises(RuleError) as info:
+        load_mapping_file(bad)
+    assert (info.value.line, info.value.key) == (9, "fields.intent.filters[0]"), str(info.value)
+    assert "does not fit pattern '(buy)': invalid group reference" in info.value.message
     renamed = folder / "other.yaml"
     renamed.write_text("source: acme\nversion: 1\nauth: {type: token}\nfields: {phone: p}\n",
                        encoding="utf-8")
