@@ -83,12 +83,17 @@ class MailboxSettings(_Section):
     poll_interval: timedelta = timedelta(seconds=60)
     idle_timeout: timedelta = timedelta(minutes=25)
     fetch_batch: int = Field(100, ge=1, le=1000)
+    #: a batch holds fewer emails when they are big: it stops before this many bytes (an
+    #: email bigger than this alone is fetched by itself), so a backlog of emails with
+    #: attachments does not hold ``fetch_batch`` × their size in memory at once
+    fetch_batch_bytes: int = Field(25_000_000, ge=65_536)
     alert_after: timedelta = timedelta(minutes=10)
     timeout: timedelta = timedelta(seconds=30)
 
     _durations = field_validator(
         "poll_interval", "idle_timeout", "alert_after", "timeout", mode="before"
     )(lambda v: parse_duration(v))
+    _sizes = field_validator("fetch_batch_bytes", mode="before")(lambda v: parse_size(v))
 
     @field_validator("start_from")
     @classmethod

@@ -4,7 +4,8 @@
 plain), logs in with a password or XOAUTH2, and then loops until ``stop`` is set:
 
 1. catch up: every message whose UID is above the stored ``last_uid`` is fetched with
-   ``BODY.PEEK[]`` in batches of ``fetch_batch``, handed to ``inbox.accept`` (which
+   ``BODY.PEEK[]`` in batches of ``fetch_batch`` (fewer when they are big: a batch stays
+   under ``fetch_batch_bytes`` by RFC822.SIZE), handed to ``inbox.accept`` (which
    commits it), *then* marked on the server (MOVE to ``processed_folder``, or
    COPY + ``\\Deleted`` + UID EXPUNGE, or the ``processed_keyword``), and only then is
    ``last_uid`` moved forward. A crash anywhere in between refetches the batch; the
@@ -587,33 +588,59 @@ class MailboxWatcher:
         handled = 0
         try:
             for i in range(0, len(uids), batch):
-                chunk = list(uids[i : i + batch])
-                resp = client.fetch(chunk, [b"BODY.PEEK[]", b"INTERNALDATE"])
-                # A UID missing from the reply was expunged by someone else meanwhile.
-                done = [u for u in chunk if b"BODY[]" in resp.get(u, {})]
-                raws = [self._raw(folder, u, resp[u]) for u in done]
-                results = self._store(self.db, raws)
-                new = sum(r.created for r in results)
-                for raw, r in zip(raws, results, strict=True):
-                    log.log(
-                        logging.DEBUG if backlog else logging.INFO,
-                        "mailbox %s: uid %s %s email #%s", self._name, raw.uid,
-                        "stored as" if r.created else "was already stored as", r.id,
-                    )
-                self._mark(client, folder, done)
-                if plan.per_batch:
-                    with self.db.session() as s:
-                        mailboxes.save_position(
-                            s, self._name, self.settings.folder,
-                            uidvalidity=folder.uidvalidity, last_uid=chunk[-1], at=self._clock(),
-                        )
-                handled += len(chunk)
-                progress.advance(len(chunk), new)
-                if stop.is_set():
-                    break
+                for group in self._by_size(client, list(uids[i : i + batch])):
+                    new = self._take_batch(client, folder, plan, group, backlog)
+                    handled += len(group)
+                    progress.advance(len(group), new)
+                    if stop.is_set():
+                        return handled
         finally:
             progress.close()
         return handled
+
+    def _by_size(self, client: IMAPClient, chunk: list[int]) -> list[list[int]]:
+        """``chunk`` cut into runs of at most ``fetch_batch_bytes`` (by RFC822.SIZE), each
+        at least one email: one cheap FETCH of sizes before the bodies."""
+        if len(chunk) == 1:
+            return [chunk]
+        sizes = client.fetch(chunk, [b"RFC822.SIZE"])
+        cap = self.settings.fetch_batch_bytes
+        groups: list[list[int]] = []
+        group: list[int] = []
+        total = 0
+        for uid in chunk:
+            # a UID missing from the reply was expunged meanwhile: it costs nothing
+            size = int(sizes.get(uid, {}).get(b"RFC822.SIZE") or 0)
+            if group and total + size > cap:
+                groups.append(group)
+                group, total = [], 0
+            group.append(uid)
+            total += size
+        groups.append(group)
+        return groups
+
+    def _take_batch(self, client: IMAPClient, folder: _Folder, plan: _Plan, uids: list[int],
+                    backlog: bool) -> int:
+        """Fetch, store, mark and advance past one batch; returns how many were new."""
+        resp = client.fetch(uids, [b"BODY.PEEK[]", b"INTERNALDATE"])
+        # A UID missing from the reply was expunged by someone else meanwhile.
+        done = [u for u in uids if b"BODY[]" in resp.get(u, {})]
+        raws = [self._raw(folder, u, resp[u]) for u in done]
+        results = self._store(self.db, raws)
+        for raw, r in zip(raws, results, strict=True):
+            log.log(
+                logging.DEBUG if backlog else logging.INFO,
+                "mailbox %s: uid %s %s email #%s", self._name, raw.uid,
+                "stored as" if r.created else "was already stored as", r.id,
+            )
+        self._mark(client, folder, done)
+        if plan.per_batch:
+            with self.db.session() as s:
+                mailboxes.save_position(
+                    s, self._name, self.settings.folder,
+                    uidvalidity=folder.uidvalidity, last_uid=uids[-1], at=self._clock(),
+                )
+        return sum(r.created for r in results)
 
     def _raw(self, folder: _Folder, uid: int, item: dict[bytes, Any]) -> RawEmail:
         when = item.get(b"INTERNALDATE")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from imapclient import IMAPClient
 from imapservers import (  # the fixtures are imported to be used by name
     DovecotServer,
     ImapServer,
@@ -35,6 +36,7 @@ from imapservers import (  # the fixtures are imported to be used by name
     start_server,
     wait_for,
 )
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from daemon import inbox
@@ -235,6 +237,47 @@ def test_server_killed_mid_backlog_loses_nothing(sqlite_db: Database) -> None:
             wait_for(lambda: len(server.uids("Processed")) == 300, 10, "300 moved")
         assert_each_once(sqlite_db, 300)
         assert server.uids("INBOX") == []
+
+
+def big_email(n: int, size: int) -> bytes:
+    """A plain email of about ``size`` bytes (a lead with a big attachment, as far as the
+    server's RFC822.SIZE is concerned)."""
+    line = "QmlnIGF0dGFjaG1lbnQgYnl0ZXMgZm9yIHRoZSBmZXRjaCBiYXRjaCB0ZXN0Lg==\r\n"
+    head = make_email(n, "big", size=100)
+    return head + (line * (size // len(line))).encode()
+
+
+def test_big_emails_are_fetched_fewer_at_a_time(
+    imap_server: ImapServer, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch stops growing before ``fetch_batch_bytes`` (by RFC822.SIZE), so a backlog of
+    emails with attachments is not held in memory ``fetch_batch`` at a time; one email
+    bigger than the cap comes alone, and small ones still share a batch."""
+    sizes = [300_000, 300_000, 300_000, 900_000, 2_000, 2_000, 2_000, 300_000]
+    imap_server.append([big_email(i, size) for i, size in enumerate(sizes)])
+    bodies: list[int] = []
+    real_fetch = IMAPClient.fetch
+
+    def fetch(self: IMAPClient, messages: Any, data: Any, modifiers: Any = None) -> Any:
+        if b"BODY.PEEK[]" in data:
+            bodies.append(len(messages))
+        return real_fetch(self, messages, data, modifiers)
+
+    monkeypatch.setattr(IMAPClient, "fetch", fetch)
+    settings = imap_server.settings(start_from="all", fetch_batch=20, fetch_batch_bytes=700_000)
+    with watching(MailboxWatcher(settings, sqlite_db, backoff=FAST)):
+        wait_for(lambda: len(imap_server.uids("Processed")) == 8, 30, "8 moved emails")
+    # 300+300 | 300 (+900 would pass 700) | 900 alone | 2+2+2+300
+    assert bodies == [2, 1, 1, 4]
+    assert_each_once(sqlite_db, 8)
+
+
+def test_fetch_batch_bytes_reads_sizes_and_refuses_tiny_caps() -> None:
+    base = {"name": "leads", "host": "127.0.0.1", "username": "u", "password": "p"}
+    assert MailboxSettings(**base).fetch_batch_bytes == 25_000_000
+    assert MailboxSettings(**base, fetch_batch_bytes="2MB").fetch_batch_bytes == 2_000_000
+    with pytest.raises(ValidationError, match="fetch_batch_bytes"):
+        MailboxSettings(**base, fetch_batch_bytes="10KB")  # one email per batch for most mail
 
 
 def test_sigkill_between_storing_and_marking_makes_no_duplicate(
