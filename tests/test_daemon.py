@@ -402,7 +402,7 @@ def test_sigterm_mid_backlog_exits_within_10s_and_a_restart_loses_nothing(
     """SIGTERM while a backlog is being taken in and processed: status 0 within 10 s, and
     the next start processes every email exactly once (the ones stored but not yet
     processed, and the ones still on the server)."""
-    emails = [fixture_email("zillow/current_layout_all_caps.eml", f"bl{i}") for i in range(100)]
+    emails = [fixture_email("zillow/current_layout_all_caps.eml", f"bl{i}") for i in range(200)]
     pymap.append([e.data for e in emails])
     setup.configure(mailbox(pymap, processed_folder="Processed", fetch_batch=10))
     with setup.daemon("first", stop=False) as d:
