@@ -34,7 +34,7 @@ class YamlDocument:
         for i, part in enumerate(path):
             if (*kept, part) in self.lines:
                 kept = (*kept, part)
-            elif part == 0 and isinstance(part, int) and kept in self.lines:
+            elif isinstance(part, int) and part == 0:  # ``kept`` is in the file: a lone value
                 continue
             else:  # past what the file has (a missing key): keep the rest as pydantic gave it
                 return (*kept, *path[i:])
