@@ -269,3 +269,18 @@ class AuditRow(Base):
     target: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class HeartbeatRow(Base):
+    """One running (or once-running) daemon: who it is and when it last said it was alive."""
+
+    __tablename__ = "heartbeats"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    #: set by a clean stop; a daemon that died leaves it empty and its beat grows old
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
