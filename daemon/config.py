@@ -339,6 +339,8 @@ class Settings(BaseSettings):
     rules_dir: Path = Path("rules")
     fixtures_dir: Path = Path("fixtures/emails")
     inbox_dir: Path = Path("inbox")
+    #: a file in inbox_dir with no close-write event is taken once unchanged this long
+    inbox_settle: timedelta = timedelta(seconds=10)
     default_region: str = Field("US", pattern=r"^[A-Z]{2}$")
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -356,7 +358,7 @@ class Settings(BaseSettings):
     silence: SilenceSettings = Field(default_factory=SilenceSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
 
-    _durations = field_validator("regex_timeout", "poll_interval", mode="before")(
+    _durations = field_validator("regex_timeout", "poll_interval", "inbox_settle", mode="before")(
         lambda v: parse_duration(v)
     )
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from daemon.inbox_watch import Completion, is_email_path
 from daemon.lead import Origin, RawEmail
 from storage import inbound
 from storage.db import Database
@@ -102,10 +103,14 @@ class DirectoryInbox:
     """A folder of ``.eml`` files: each new file is stored, then moved to ``processed/``.
 
     Subfolders are read too (except ``processed/`` itself), so a folder tree of
-    fixtures can be copied in as it is.
+    fixtures can be copied in as it is. Dot-files and ``tmp/`` folders are a writer's work
+    in progress and are left alone; any file in a maildir ``new/`` folder is taken.
+    With a ``completion`` (the running daemon's, daemon/inbox_watch.py) a file is taken
+    only once it is complete; without one (``run --once``) every file present is.
     """
 
     root: Path
+    completion: Completion | None = None
 
     @property
     def processed(self) -> Path:
@@ -118,13 +123,14 @@ class DirectoryInbox:
             here = Path(dirpath)
             if here == self.root and "processed" in dirnames:
                 dirnames.remove("processed")
-            dirnames.sort()
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "tmp")
             for name in sorted(filenames):
-                if name.endswith(".eml") and not name.startswith("."):
+                if is_email_path(self.root, here / name):
                     yield here / name
 
     def collect(self, db: Database) -> list[inbound.Stored]:
-        """Store every pending file and move it out of the way. Returns what was stored.
+        """Store every pending file that is complete and move it out of the way. Returns
+        what was stored.
 
         A file is moved only after its bytes are committed; a file that cannot be read
         stays where it is and is tried again next time.
@@ -132,12 +138,18 @@ class DirectoryInbox:
         results = []
         for path in self.pending_files():
             try:
+                if self.completion is not None and not self.completion.is_complete(path, path.stat()):
+                    continue
                 raw = read_file(path, Origin.DIRECTORY)
+            except FileNotFoundError:  # gone between the listing and now (renamed, taken)
+                continue
             except OSError as exc:
                 log.warning("cannot read %s: %s; will try again", path, exc.strerror)
                 continue
             results.append(accept(db, raw))
             self._move(path)
+            if self.completion is not None:
+                self.completion.taken(path)
         return results
 
     def _move(self, path: Path) -> None:

@@ -6,6 +6,7 @@ This module only assembles parts and decides when they run; the work itself live
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -25,6 +26,7 @@ from daemon.drift import DriftMonitor
 from daemon.errors import ConfigError, MailboxError, StorageError
 from daemon.imap import MailboxWatcher
 from daemon.inbox import DirectoryInbox, accept_many
+from daemon.inbox_watch import Completion, InboxWatch
 from daemon.lead import RawEmail
 from daemon.logs import redact
 from daemon.metrics import Metrics
@@ -200,6 +202,7 @@ class Service:
         log.info("leadpipe running: database %s, watching %s", self.db.describe(), where)
         interval = self.settings.poll_interval.total_seconds()
         self._threads = {w.settings.name: self._start(w) for w in self.watchers}
+        inbox, inbox_watch = self._watch_inbox()
         scheduler = BackgroundScheduler(timezone=UTC)
         # Periodic work runs beside the loop: a watcher that died or hangs while still
         # looking alive is the classic silent failure of IMAP watchers.
@@ -223,8 +226,8 @@ class Service:
         dispatcher.start()
         while not self.stop.is_set():
             try:
-                if self.inbox is not None:
-                    self.inbox.collect(self.db)
+                if inbox is not None:
+                    inbox.collect(self.db)
                 while not self.stop.is_set() and self.worker.run_pending(limit=20, stop=self.stop.is_set):
                     pass
             except StorageError as exc:
@@ -234,6 +237,8 @@ class Service:
             self.wake.wait(interval)
             self.wake.clear()
         scheduler.shutdown(wait=False)
+        if inbox_watch is not None:
+            inbox_watch.stop()
         self.deliver_wake.set()
         for part in slack_side:
             part.stop()
@@ -249,6 +254,15 @@ class Service:
                         "what they stored is kept and the rest is fetched again on the next start",
                         ", ".join(late))
         log.info("leadpipe stopped")
+
+    def _watch_inbox(self) -> tuple[DirectoryInbox | None, InboxWatch | None]:
+        """The directory inbox as the running daemon reads it: a file only once it is
+        complete (daemon/inbox_watch.py), woken at once by inotify where it can be."""
+        if self.inbox is None:
+            return None, None
+        completion = Completion(self.settings.inbox_settle.total_seconds())
+        watch = InboxWatch(self.inbox.root, completion, on_ready=self.wake.set)
+        return dataclasses.replace(self.inbox, completion=completion), (watch if watch.start() else None)
 
     def web_app(self) -> FastAPI:
         """The web server's app: Slack interactivity, and the admin pages when ``admin:``
