@@ -3,7 +3,8 @@
 Slack signs every request: ``X-Slack-Signature = v0=HMAC_SHA256(signing_secret,
 "v0:{X-Slack-Request-Timestamp}:{raw body}")``. A request with a bad signature, a
 timestamp more than 5 minutes away, or a signature already seen (a replay) gets 401 and
-changes nothing. A good one is settled inline — the claim is one conditional UPDATE — and
+changes nothing. Signatures seen are rows in the database (``storage/slack_signatures.py``),
+so a replay is refused after a restart and by every replica sharing the database. A good one is settled inline — the claim is one conditional UPDATE — and
 answered at once; the Slack messages it causes go through the outbox, so the answer comes
 well within Slack's 3 s.
 
@@ -17,19 +18,24 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 import anyio.to_thread
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.assign import Router
-from daemon.errors import ConfigError
+from daemon.errors import ConfigError, StorageError
+from storage import slack_signatures
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +46,30 @@ MAX_AGE = 300.0
 class SignatureCheck:
     """Verifies Slack request signatures and refuses replays within ``max_age``.
 
-    Signatures seen are kept in memory for ``max_age`` (a replay older than that fails the
-    timestamp check anyway). With several replicas behind one URL each keeps its own set.
+    Each good signature is inserted into ``slack_signatures`` before the request is acted
+    on; a second request with it fails that insert and is refused, whichever replica it
+    reaches and whether or not the daemon restarted in between. A row is kept until the
+    request's timestamp is ``max_age`` old (then the timestamp check refuses it anyway),
+    and expired rows are deleted as new ones come in. Raises ``StorageError`` when the
+    database cannot be reached (the request is then answered 503, and Slack shows the
+    clicker an error).
     """
 
-    def __init__(self, signing_secret: str, *, max_age: float = MAX_AGE,
+    def __init__(self, signing_secret: str, db: Database | None = None, *, max_age: float = MAX_AGE,
                  clock: Callable[[], float] = time.time):
         self._secret = signing_secret.encode()
+        self.db = db
         self.max_age = max_age
         self.clock = clock
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def sign(self, timestamp: str, body: bytes) -> str:
         base = b"v0:" + timestamp.encode() + b":" + body
         return "v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest()
 
     def problem(self, timestamp: str | None, signature: str | None, body: bytes) -> str | None:
-        """Why the request must be refused, or ``None`` when it is genuine and new."""
+        """Why the request must be refused, or ``None`` when it is genuine and new (and is
+        now recorded as seen). Without a database (``db=None``, for ``sign`` alone) a good
+        signature raises ``RuntimeError``: it cannot be told from a replay."""
         if not timestamp or not signature:
             return "missing signature headers"
         try:
@@ -65,18 +77,20 @@ class SignatureCheck:
         except ValueError:
             return "bad timestamp"
         now = self.clock()
-        if abs(now - ts) > self.max_age:
+        if not math.isfinite(ts) or abs(now - ts) > self.max_age:
             return "stale timestamp"
         if not hmac.compare_digest(self.sign(timestamp, body), signature):
             return "bad signature"
-        with self._lock:
-            for sig, seen_at in list(self._seen.items()):
-                if now - seen_at > self.max_age:
-                    del self._seen[sig]
-            if signature in self._seen:
-                return "replayed request"
-            self._seen[signature] = now
-        return None
+        if self.db is None:
+            raise RuntimeError("SignatureCheck without a database cannot tell a replay")
+        try:
+            with self.db.session() as s:
+                new = slack_signatures.remember(
+                    s, signature, at=datetime.fromtimestamp(now, UTC),
+                    expires_at=datetime.fromtimestamp(ts + self.max_age, UTC))
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot record the Slack signature: {exc}") from exc
+        return None if new else "replayed request"
 
 
 def make_app(router: Router, signing_secret: str | None, *,
@@ -86,7 +100,7 @@ def make_app(router: Router, signing_secret: str | None, *,
     /healthz``, ``routers``, and the admin pages (``daemon/admin``, under ``/admin``) when
     given; ``GET /openapi.json`` describes all but the admin pages."""
     app = FastAPI(title="leadpipe", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
-    check = SignatureCheck(signing_secret, clock=clock) if signing_secret else None
+    check = SignatureCheck(signing_secret, router.db, clock=clock) if signing_secret else None
     if admin is not None:
         app.include_router(admin)
     for extra in routers:  # webhooks, /readyz, /metrics (daemon/webhooks.py, health.py, metrics.py)
@@ -101,8 +115,14 @@ def make_app(router: Router, signing_secret: str | None, *,
         body = await request.body()
         if check is None:
             return Response(status_code=404, content="slack.signing_secret is not set")
-        why = check.problem(request.headers.get("x-slack-request-timestamp"),
-                            request.headers.get("x-slack-signature"), body)
+        try:
+            # a database write: off the event loop
+            why = await anyio.to_thread.run_sync(
+                check.problem, request.headers.get("x-slack-request-timestamp"),
+                request.headers.get("x-slack-signature"), body)
+        except StorageError as exc:
+            log.error("/slack/actions: %s", exc)
+            return Response(status_code=503, content="database unavailable")
         if why is not None:
             log.warning("refused a request to /slack/actions: %s", why)
             return Response(status_code=401, content=why)

@@ -284,3 +284,17 @@ class HeartbeatRow(Base):
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     #: set by a clean stop; a daemon that died leaves it empty and its beat grows old
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SlackSignatureRow(Base):
+    """A Slack request signature already accepted, kept until its timestamp is too old to
+    pass the 5-minute check anyway; a second request with it is a replay (shared by every
+    replica on the database, and kept across restarts)."""
+
+    __tablename__ = "slack_signatures"
+
+    #: ``v0=`` and 64 hex digits, as Slack sent it
+    signature: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: the request's own timestamp plus the 5 minutes: after this the row can go
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
