@@ -78,8 +78,9 @@ def configure_logging(args: argparse.Namespace) -> None:
         level = logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    # Alembic narrates every migration step at INFO; only its problems matter here.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from daemon.logs import quiet_libraries
+
+    quiet_libraries()  # Alembic's migration steps, the scheduler's job runs, HTTP requests
 
 
 # -- parser ------------------------------------------------------------------------------
@@ -221,13 +222,12 @@ def database_of(settings: Settings) -> Database:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from daemon import logs
     from daemon.service import Service
 
     settings = settings_of(args)
-    if settings.log_format != "text" or settings.log_level != "INFO":
-        from daemon import logs
-
-        logs.setup(logging.DEBUG if args.verbose else settings.log_level, settings.log_format)
+    # Always, also at the default text/INFO: setup quiets the scheduler's line per job run.
+    logs.setup(logging.DEBUG if args.verbose else settings.log_level, settings.log_format)
     service = Service(settings, console=ConsoleReport(), config_path=config_path_of(args))
     if args.once:
         results = service.run_once()

@@ -89,10 +89,37 @@ def setup(level: int | str = logging.INFO, fmt: str = "text", stream: TextIO | N
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    quiet_libraries()
+
+
+#: libraries' loggers and the least level of theirs worth a line in the daemon's log
+LIBRARY_LEVELS = {
     # Alembic narrates every migration step at INFO; only its problems matter here.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    "alembic": logging.WARNING,
     # APScheduler logs every run of every job (the rules reload runs each second: two
-    # lines a second, all day), httpx every request (the dispatcher logs each delivery
-    # already); both still log their problems.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # lines a second, all day) and every job it adds.
+    "apscheduler": logging.WARNING,
+    # The HTTP clients log every request; the dispatcher logs each delivery already.
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "slack_sdk": logging.WARNING,
+    # mail-parser warns about each MIME defect it works around; the reader turns what
+    # matters into a lead's warnings or a dead letter's reason.
+    "mailparser": logging.ERROR,
+    "charset_normalizer": logging.WARNING,
+    # inotify events of the directory inbox (daemon/inbox_watch.py)
+    "watchdog": logging.WARNING,
+    "multipart": logging.WARNING,
+    "uvicorn": logging.WARNING,
+}
+
+
+def quiet_libraries() -> None:
+    """Keep libraries' routine chatter out of the log at any level we are set to: an idle
+    daemon writes no line per second; their problems still come through. A library logger
+    someone set higher (quieter) is left as it is."""
+    for name, least in LIBRARY_LEVELS.items():
+        logger = logging.getLogger(name)
+        if logger.level < least:
+            logger.setLevel(least)

@@ -87,3 +87,48 @@ def test_log_format_json_writes_one_object_per_line():
     record = json.loads(line)
     assert record["message"] == "lead #7 stored" and record["level"] == "INFO"
     assert record["logger"] == "daemon.test" and record["lead_id"] == 7 and "time" in record
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_an_idle_daemon_logs_nothing_for_10_seconds_at_info(tmp_path: Path, log_format: str):
+    """A real ``leadpipe run`` at ``log_level: INFO``, idle on its directory inbox with the
+    web server up: after its start, not one line (the scheduler once logged each job run,
+    twice a second, burying the alerts)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    shutil.copytree(REPO / "rules", workdir / "rules")
+    (workdir / "leadpipe.yaml").write_text(yaml.safe_dump({
+        "database_url": f"sqlite:///{workdir}/lp.db", "log_level": "INFO", "log_format": log_format,
+        "web": {"host": "127.0.0.1", "port": 0},
+        "health": {"heartbeat_interval": "1s", "heartbeat_stale_after": "5s"}}), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADPIPE_")}
+    log = workdir / "daemon.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--config", "leadpipe.yaml"],
+                                cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "web server listening" not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.1)
+        time.sleep(1)  # the start's own lines (warnings about the set-up) are all out
+        started = len(log.read_bytes())
+        time.sleep(10)
+        idle = log.read_bytes()[started:].decode(errors="replace")
+        assert proc.poll() is None, log.read_text(errors="replace")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    assert idle == "", f"an idle daemon logged:\n{idle[:3000]}"
