@@ -25,15 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from daemon.generic import SOURCE as GENERIC_SOURCE
-from daemon.lead import DeadLetter, Lead
+from daemon.lead import UNMATCHED, DeadLetter, Lead
 from daemon.parsing import is_drift_warning
+from daemon.reader import is_new_sender
 from daemon.pipeline import Processed
 
 log = logging.getLogger(__name__)
 
-#: Dead letters without a rule (no rule matched) count against this pseudo-source.
-UNMATCHED = GENERIC_SOURCE
 
 
 @dataclass
@@ -46,6 +44,8 @@ class _SourceState:
     last_sent: datetime | None = None
     held: int = 0
     latest_held: str | None = None
+    #: a new sender's first lead was announced (once per sender and process)
+    announced: bool = False
 
 
 class DriftMonitor:
@@ -94,9 +94,15 @@ class DriftMonitor:
     def _lead(self, lead: Lead, lead_id: int | None, now: datetime) -> str | None:
         st = self._state(lead.source)
         self._record(st, now, dead=False)
+        if lead.warnings and is_new_sender(lead.warnings[0]):
+            if st.announced:
+                return None  # once per new sender; its other leads show in `leads list`
+            st.announced = True
+            draft = (f"leadpipe rules new {lead.source} --lead {lead_id}" if lead_id is not None
+                     else f"leadpipe rules new {lead.source} FILE.eml")
+            return (f"New sender {lead.source}: a lead was read without a rule ({lead.warnings[0]}). "
+                    f"Draft its rule: `{draft}`")
         drift = [w for w in lead.warnings if is_drift_warning(w)]
-        if lead.source == GENERIC_SOURCE:
-            drift = [lead.warnings[0]] if lead.warnings else ["read by the generic rule"]
         if not drift:
             return None
         if st.drift_day != now.date():
@@ -105,8 +111,7 @@ class DriftMonitor:
         if st.drift_today > 1:
             return None  # the first of the day alerts; the others show in `leads list`
         show = f"leadpipe leads show {lead_id}" if lead_id is not None else "leadpipe leads list"
-        what = "New sender" if lead.source == GENERIC_SOURCE else "Template drift"
-        return f"{what} in {lead.source}: " + "; ".join(drift) + f" — see the email: `{show}`"
+        return f"Template drift in {lead.source}: " + "; ".join(drift) + f" — see the email: `{show}`"
 
     def _dead_letter(self, source: str, dead: DeadLetter, dead_letter_id: int | None,
                      now: datetime) -> str | None:

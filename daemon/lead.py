@@ -21,6 +21,12 @@ INTENTS: tuple[str, ...] = ("buy", "sell", "rent")
 TIERS: tuple[str, ...] = ("hot", "standard", "low")
 
 
+#: The source of a dead letter no rule and no sender names (for counts per source).
+UNMATCHED = "unknown"
+#: The source of a lead sent from the prospect's own mailbox (a form that sends as them).
+DIRECT_SOURCE = "direct"
+
+
 class Origin(enum.StrEnum):
     """Where an inbound email came from."""
 

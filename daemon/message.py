@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from html import unescape as _unescape
 from typing import Any
 
+import ftfy
 import lxml.cssselect
 import lxml.etree
 import mailparser
@@ -39,6 +40,12 @@ _FORWARD_HEADER = re.compile(r"^(From|Sent|Date|To|Cc|Subject|Reply-To):\s*(.*)$
 _SPACES = re.compile(r"[ \f\v\u00a0\u200b\u2007\u202f]+")
 _META = re.compile(r"<meta\b([^>]{0,2000})>", re.IGNORECASE)
 _ATTR = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+
+
+# UTF-8 read as latin-1/cp1252: "Ã" or "Â" followed by a continuation byte's character
+_MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]|â€")
+_EMAIL_HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "Content-Type", "MIME-Version",
+                  "Received", "Return-Path", "Reply-To", "Sender", "Delivered-To")
 
 
 class UnreadableEmail(Exception):
@@ -100,6 +107,10 @@ class Message:
     def to(self) -> str | None:
         return _first(self._mail.to, 1)
 
+    def addresses(self, name: str) -> list[tuple[str, str]]:
+        """``(display name, address)`` of each address in header ``name``, decoded."""
+        return self._address_header(name)
+
     def _address_header(self, name: str) -> list[tuple[str, str]]:
         values = self._mail.message.get_all(name) or []
         pairs = email.utils.getaddresses([str(v) for v in values])
@@ -141,6 +152,9 @@ class Message:
             # A part whose bytes do not fit its declared charset (latin-1 sent as utf-8 or
             # us-ascii is common): decode the parts again, trying the usual suspects.
             plain, html = _redecode(self._mail.message, plain, html)
+        if _MOJIBAKE.search(plain) or _MOJIBAKE.search(html):
+            # UTF-8 bytes under a latin-1 label ("BegoÃ±a"): ftfy undoes exactly this
+            plain, html = ftfy.fix_encoding(plain), ftfy.fix_encoding(html)
         if not plain.strip() and not html.strip():
             plain = _body_after_headers(self.data)
             if _looks_like_html(plain):
@@ -257,6 +271,14 @@ class Message:
 
     def is_empty(self) -> bool:
         return not self.text.strip() and not self.html.strip()
+
+    def has_part(self, content_type: str) -> bool:
+        """Whether any MIME part is of ``content_type`` (``text/calendar``)."""
+        return any(part.get_content_type() == content_type for part in self._mail.message.walk())
+
+    def has_headers(self) -> bool:
+        """Whether the bytes carry any header an email has: binary garbage carries none."""
+        return any(self._mail.message.get(h) is not None for h in _EMAIL_HEADERS)
 
 
 def _decode_words(value: str) -> str:

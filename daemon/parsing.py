@@ -19,14 +19,9 @@ import regex
 from daemon import rules as rules_mod
 from daemon.message import Message
 from daemon.rules import Extractor, Rule, RuleSet, compile_pattern
-from daemon.vocabulary import (
-    VOCABULARY_FIELDS,
-    LabelIndex,
-    Vocabulary,
-    bare_values_near,
-    has_shape,
-    labelled,
-)
+from daemon.reader import Found, read
+from daemon.senders import Parties
+from daemon.vocabulary import Vocabulary, has_shape
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +92,8 @@ class _Context(Patterns):
     """Per-email caches shared by the extractors of one rule run."""
 
     msg: Message = field(kw_only=True)
+    #: who sent and received the email (a forward's outer email adds its people)
+    parties: Parties | None = field(default=None, kw_only=True)
 
     @functools.cached_property
     def line_starts(self) -> list[int]:
@@ -108,10 +105,6 @@ class _Context(Patterns):
             starts.append(i + 1)
             i = text.find("\n", i + 1)
         return starts
-
-    @functools.cached_property
-    def label_index(self) -> LabelIndex:
-        return LabelIndex(self.msg.lines)
 
     def haystack(self, where: str) -> str:
         if where == "html":
@@ -175,7 +168,8 @@ def _patterns(patterns: list[str]) -> str:
 
 
 def extract(msg: Message, rule: Rule, timeout: float = 1.0, *,
-            labels: Vocabulary | None = None, region: str = "US") -> Extraction:
+            labels: Vocabulary | None = None, region: str = "US",
+            parties: Parties | None = None) -> Extraction:
     """Run every field's extractors in order; the first value found wins.
 
     A field the rule's extractors miss is then taken from the email's lead metadata tags
@@ -183,7 +177,7 @@ def extract(msg: Message, rule: Rule, timeout: float = 1.0, *,
     label or a bare phone/email line near the lead's name, with a drift warning (see
     ``daemon.vocabulary``). Raises ``RuleTimeout`` when a pattern runs too long.
     """
-    ctx = _Context(timeout, rule.name, msg=msg)
+    ctx = _Context(timeout, rule.name, msg=msg, parties=parties)
     found: dict[str, str] = {}
     missing: dict[str, FieldTrace] = {}
     for name, extractors in rule.fields.items():
@@ -211,7 +205,7 @@ def extract(msg: Message, rule: Rule, timeout: float = 1.0, *,
 META_FIELDS = {"name": "full_name", "email": "email", "phone": "phone", "property_address": "address",
                "mls": "mls_id", "message": "message", "type": "intent"}
 _NAMES = ("full_name", "first_name", "last_name")
-_DRIFT = "(template drift?)"
+_DRIFT = DRIFT_MARK = "(template drift?)"
 
 
 def _fill_from_meta(msg: Message, found: dict[str, str]) -> None:
@@ -228,36 +222,46 @@ def _fill_from_meta(msg: Message, found: dict[str, str]) -> None:
 
 def _fill_by_vocabulary(ctx: _Context, rule: Rule, labels: Vocabulary, found: dict[str, str],
                         region: str) -> list[str]:
-    """Fields the rule asks for but did not find, taken from a synonym of their label or
-    (phone, email) from a bare line near the name; each with a warning. Only values with
-    the field's shape are kept: a field that cannot be trusted stays empty."""
+    """Fields the rule asks for but did not find, taken from what the reader finds in the
+    email (``daemon.reader``: a synonym of the label, a bare line, a sentence), each with a
+    drift warning. The reader keeps only values with the field's shape that are the
+    prospect's: a field that cannot be trusted stays empty."""
+    wanted = [name for name in rule.fields if name not in found and name in _READER_FIELDS]
+    if "full_name" in wanted and ("first_name" in found or "last_name" in found):
+        wanted.remove("full_name")
+    if "full_name" in found:
+        wanted = [n for n in wanted if n not in ("first_name", "last_name")]
+    if not wanted:
+        return []
+    reading = read(ctx.msg, labels, region, parties=ctx.parties)
     warnings: list[str] = []
-    for name, extractors in rule.fields.items():
-        if name in found or name not in VOCABULARY_FIELDS:
+    names_given = any(n in found for n in _NAMES)
+    for name in wanted:
+        hit = reading.chosen.get(name)
+        if hit is None and name == "full_name" and not names_given:
+            first, last = reading.chosen.get("first_name"), reading.chosen.get("last_name")
+            if first is not None:
+                found["first_name"] = first.value
+                if last is not None:
+                    found["last_name"] = last.value
+                warnings.append(_drift(rule, name, first, rule.fields[name]))
             continue
-        if name == "full_name" and ("first_name" in found or "last_name" in found):
+        if hit is None or not has_shape(name, hit.value, region) and name in ("phone", "email"):
             continue
-        if name in ("first_name", "last_name") and "full_name" in found:
-            continue
-        template = next((ex for ex in extractors if ex.label is not None), _PLAIN)
-        for hit in labelled(ctx.label_index, labels, name, count=template.lines, join=template.join):
-            value = apply_filters(hit.value, template, ctx)
-            if value is not None and has_shape(name, value, region):
-                found[name] = value
-                warnings.append(f"{rule.name}: field `{name}` found under label '{hit.label}' "
-                                f"instead of {_expected(extractors)} {_DRIFT}")
-                break
-    anchor = found.get("full_name") or found.get("first_name")
-    for name in ("phone", "email"):
-        if name in found or name not in rule.fields or not anchor:
-            continue
-        exclude = frozenset(a for a in (ctx.msg.from_address, ctx.msg.to) if a)
-        values = bare_values_near(ctx.msg.lines, anchor, name, region=region, exclude=exclude)
-        if len(values) == 1:  # two candidates: no way to tell which is the lead's
-            found[name] = values[0]
-            warnings.append(f"{rule.name}: field `{name}` found on an unlabelled line near the name "
-                            f"instead of {_expected(rule.fields[name])} {_DRIFT}")
+        found[name] = hit.value
+        warnings.append(_drift(rule, name, hit, rule.fields[name]))
     return warnings
+
+
+_READER_FIELDS = frozenset(("full_name", "first_name", "last_name", "email", "phone", "message", "address",
+                            "price", "budget"))
+
+
+def _drift(rule: Rule, name: str, hit: Found, extractors: list[Extractor]) -> str:
+    where = f"under {hit.how}" if hit.label else f"in {hit.how}"
+    if hit.how == "a bare line":
+        where = "on an unlabelled line near the name"
+    return f"{rule.name}: field `{name}` found {where} instead of {_expected(extractors)} {_DRIFT}"
 
 
 _PLAIN = Extractor(label=["-"])

@@ -18,14 +18,24 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError
 
-from daemon import normalize
+from daemon import normalize, reader, triage
 from daemon.errors import RuleError, StorageError
-from daemon.generic import extract_generic
-from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, Origin, ParseOutcome, RawEmail
+from daemon.lead import (
+    DIRECT_SOURCE,
+    UNMATCHED,
+    DeadLetter,
+    DeadLetterReason,
+    Ignored,
+    Lead,
+    Origin,
+    ParseOutcome,
+    RawEmail,
+)
 from daemon.logs import redact
 from daemon.mappings import MappingSet, load_mappings, parse_stored_webhook
 from daemon.message import Message, UnreadableEmail
 from daemon.parsing import (
+    DRIFT_MARK,
     Extraction,
     RuleTimeout,
     extract,
@@ -34,6 +44,7 @@ from daemon.parsing import (
     timeout_seconds,
 )
 from daemon.rules import LABELS_FILE, Rule, RuleSet, load_rules
+from daemon.senders import Parties, source_of
 from daemon.scoring import Scoring, load_scoring
 from daemon.vocabulary import Vocabulary, load_vocabulary
 from storage import dead_letters, inbound, leads
@@ -121,9 +132,14 @@ def _parse(data: bytes, engine: Engine, received_at: Any, running: _Running) -> 
         msg = Message(data)
     except UnreadableEmail as exc:
         return DeadLetter(DeadLetterReason.UNREADABLE_EMAIL, f"the email cannot be read: {exc}")
+    if not msg.has_headers():
+        return DeadLetter(DeadLetterReason.UNREADABLE_EMAIL,
+                          f"the data is not an email: no email headers (From, Subject, Date, …) in its "
+                          f"{len(data):,} bytes")
     timeout = timeout_seconds(engine.regex_timeout)
     outer = msg
     originals = [msg]  # the email, then the originals it forwards
+    by_sender: Rule | None = None
     try:
         rule = running.rule = find_rule(msg, engine.rules, timeout)
         if rule is None:
@@ -138,28 +154,34 @@ def _parse(data: bytes, engine: Engine, received_at: Any, running: _Running) -> 
             salvaged = _near_match(originals, engine, outer, received_at, running)
             if salvaged is not None:
                 return salvaged
+            by_sender = _sender_rule(originals, engine)
     except RuleTimeout as exc:
         return DeadLetter(DeadLetterReason.RULE_TIMEOUT, str(exc), rule=exc.rule)
     if rule is None:
-        ignored = _ignorable(msg)
-        if ignored:
-            return Ignored(ignored)
-        if msg.is_empty():
-            return DeadLetter(DeadLetterReason.EMPTY_BODY, "the email has no text and no rule recognises its sender")
-        generic = _generic(originals, engine, outer, received_at)
-        if generic is not None:
-            return generic
-        sender = msg.from_address or "no sender"
-        return DeadLetter(
-            DeadLetterReason.NO_MATCHING_RULE,
-            f"no rule matches this email (from {sender}, subject {msg.subject!r}); "
-            f"{len(engine.rules.rules)} rules tried",
-        )
+        return _read_without_rule(originals, engine, outer, received_at, running, by_sender)
     try:
-        found = extract(msg, rule, timeout, labels=engine.labels, region=engine.region)
+        found = extract(msg, rule, timeout, labels=engine.labels, region=engine.region,
+                        parties=_parties(msg, originals))
     except RuleTimeout as exc:
         return DeadLetter(DeadLetterReason.RULE_TIMEOUT, str(exc), rule=rule.name)
     return _finish(found, msg, outer, engine, received_at)
+
+
+def _parties(msg: Message, originals: list[Message]) -> Parties:
+    """Who sent and received ``msg``; the emails around a forwarded original add their people."""
+    return Parties.of(msg, *(m for m in originals if m is not msg))
+
+
+def _sender_rule(originals: list[Message], engine: Engine) -> Rule | None:
+    """The rule whose sender pattern matches (the original of a forward first), when its
+    subject or body condition no longer does: the provider changed its template."""
+    for msg in [*originals[1:], originals[0]]:
+        for rule in engine.rules:
+            m = rule.match
+            if m.from_ and (m.subject or m.body) and "*" not in m.from_ and rule.sender_matches(
+                    msg.from_address or ""):
+                return rule
+    return None
 
 
 def _finish(found: Extraction, msg: Message, outer: Message, engine: Engine, received_at: Any,
@@ -192,7 +214,13 @@ def _near_match(originals: list[Message], engine: Engine, outer: Message, receiv
     for msg in originals:
         for near in near_matches(msg, engine.rules, timeout):
             running.rule = near.rule
-            found = extract(msg, near.rule, timeout, labels=engine.labels, region=engine.region)
+            parties = _parties(msg, originals)
+            reading = reader.read(msg, engine.labels, engine.region, parties=parties)
+            if triage.judge(msg, reading, parties).kind == "ignored":
+                running.rule = None
+                continue  # the sender's newsletter, not a lead in a changed template
+            found = extract(msg, near.rule, timeout, labels=engine.labels, region=engine.region,
+                            parties=_parties(msg, originals))
             found = dataclasses.replace(found, warnings=(near.warning, *found.warnings))
             outcome = _finish(found, msg, outer, engine, received_at)
             if isinstance(outcome, Lead):
@@ -201,16 +229,71 @@ def _near_match(originals: list[Message], engine: Engine, outer: Message, receiv
     return None
 
 
-def _generic(originals: list[Message], engine: Engine, outer: Message, received_at: Any) -> Lead | None:
-    """The generic rule's lead (source ``unknown``) when a labelled name and a labelled
-    phone or email are found, trying a forwarded original before the email around it."""
-    if not engine.labels:
-        return None
-    for msg in [*originals[1:], originals[0]]:
-        outcome = _finish(extract_generic(msg, engine.labels, engine.region), msg, outer, engine, received_at)
+def _read_without_rule(originals: list[Message], engine: Engine, outer: Message, received_at: Any,
+                       running: _Running, by_sender: Rule | None) -> ParseOutcome:
+    """An email no rule recognises, read by the reader (``daemon/reader.py``) and judged by
+    ``daemon/triage.py``: a lead, ``ignored`` (not a lead, with the kind of mail it is), or a
+    dead letter when it looks like a lead and still cannot be read."""
+    hard = triage.by_headers(outer)
+    if hard is not None:
+        return Ignored(hard)
+    if all(m.is_empty() for m in originals):
+        return DeadLetter(DeadLetterReason.EMPTY_BODY, "the email has no text and no rule recognises its sender")
+    # a forward: the original inside decides; the note around it is the forwarder's
+    msg = originals[1] if len(originals) > 1 else originals[0]
+    parties = _parties(msg, originals)
+    reading = reader.read(msg, engine.labels, engine.region, parties=parties)
+    verdict = triage.judge(msg, reading, parties)
+    if verdict.kind == "ignored":
+        return Ignored(verdict.reason)
+    source = by_sender.source if by_sender is not None else (
+        source_of(msg.from_address) if not parties.from_is_prospect else DIRECT_SOURCE) or UNMATCHED
+    sender = msg.from_address or "no sender"
+    if verdict.kind == "dead":
+        found = reader.describe(reading.chosen.values()) or "nothing"
+        return DeadLetter(
+            DeadLetterReason.NO_MATCHING_RULE,
+            f"no rule matches this email (from {sender}, subject {msg.subject or '(none)'!r}) and {verdict.reason}; "
+            f"the reader found: {found}. Draft a rule from it: leadpipe rules new {_slug(source)} --dlq ID",
+            rule=by_sender.name if by_sender is not None else None,
+            fields_found=dict(reading.fields),
+        )
+    if by_sender is not None:
+        running.rule = by_sender
+        timeout = timeout_seconds(engine.regex_timeout)
+        found = extract(msg, by_sender, timeout, labels=engine.labels, region=engine.region, parties=parties)
+        m = by_sender.match
+        what = " and ".join(k for k, v in (("subject", m.subject), ("body", m.body)) if v)
+        warning = (f"{by_sender.name}: matched on sender only; its {what} conditions no longer match "
+                   f"(subject {msg.subject or ''!r}) {DRIFT_MARK}")
+        found = dataclasses.replace(found, warnings=(warning, *found.warnings))
+        outcome = _finish(found, msg, outer, engine, received_at)
         if isinstance(outcome, Lead):
             return outcome
-    return None
+        fields, version, first = {**reading.fields, **found.fields}, by_sender.version, warning
+    else:
+        fields, version = dict(reading.fields), f"reader-{engine.labels.version}"
+        first = (f"{reader.NEW_SENDER} {sender} (subject {msg.subject or '(none)'!r}); read by the reader. "
+                 f"Draft its rule: leadpipe rules new {_slug(source)} --lead ID")
+    notes = [first]
+    if not any(n in fields for n in ("full_name", "first_name", "last_name")):
+        notes.append("reader: no name found")
+    intent = normalize.parse_intent(" ".join(filter(None, (msg.subject, fields.get("message")))))
+    if intent is not None and "intent" not in fields:
+        fields["intent"] = intent
+    lead = normalize.normalize_fields(
+        fields, source=source, rule_version=version, message_id=outer.message_id,
+        received_at=outer.date or received_at, region=engine.region,
+        warnings=(*notes, *reading.warnings))
+    if lead.email is None and lead.phone is None:
+        return DeadLetter(DeadLetterReason.MISSING_REQUIRED_FIELD,
+                          f"the reader found a contact that does not normalize: {reader.describe(reading.chosen.values())}",
+                          rule=by_sender.name if by_sender is not None else None, fields_found=dict(fields))
+    return engine.scoring.score(lead)
+
+
+def _slug(source: str) -> str:
+    return source
 
 
 def _value(lead: Lead, name: str) -> Any:
@@ -251,29 +334,6 @@ def _missing_required(rule: Rule, lead: Lead, found: Extraction, msg: Message) -
         fields_found=dict(found.fields),
         fields_missing=tuple(missing),
     )
-
-
-_BULK = ("bulk", "junk", "list")
-
-
-def _ignorable(msg: Message) -> str | None:
-    """Why an email no rule recognised needs no one's attention, or ``None``.
-
-    Checked only after no rule matched: some portals send real leads with
-    ``Precedence: bulk``, and those must still become leads.
-    """
-    auto = (msg.header("Auto-Submitted") or "").lower()
-    if auto and auto != "no":
-        return "auto_reply"
-    if msg.header("X-Autoreply") or msg.header("X-Autorespond"):
-        return "auto_reply"
-    sender = msg.from_address or ""
-    ctype = (msg.header("Content-Type") or "").lower()
-    if "multipart/report" in ctype or sender.startswith(("mailer-daemon@", "postmaster@")):
-        return "bounce"
-    if (msg.header("Precedence") or "").lower() in _BULK or msg.header("List-Unsubscribe"):
-        return "newsletter"
-    return None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from daemon.generic import SOURCE as UNMATCHED
+from daemon.lead import UNMATCHED
 from daemon.parsing import is_drift_warning
 from storage import activity
 from storage.db import Database

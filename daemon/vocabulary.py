@@ -26,6 +26,12 @@ VocabularyField = Literal[
     "full_name", "first_name", "last_name", "email", "phone", "message", "address", "price", "mls_id",
 ]
 VOCABULARY_FIELDS: tuple[str, ...] = VocabularyField.__args__  # type: ignore[attr-defined]
+#: The fields a label may mean by its words: the vocabulary's, and two the reader
+#: recognises so that their values are not mistaken for another field's.
+WordField = Literal[
+    "full_name", "first_name", "last_name", "email", "phone", "message", "address", "price", "mls_id",
+    "budget", "move_in",
+]
 
 _NOT_KEY = re.compile(r"[\W_]+")
 # A label is short: a few words, maybe a "#", "/" or "()"; longer text before a colon is prose.
@@ -52,6 +58,9 @@ class _LabelsFile(BaseModel):
     version: str
     description: str | None = None
     fields: dict[VocabularyField, list[str]] = Field(default_factory=dict)
+    words: dict[WordField, list[str]] = Field(default_factory=dict)
+    others: list[str] = Field(default_factory=list)
+    not_names: list[str] = Field(default_factory=list)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -81,6 +90,12 @@ class Vocabulary:
     version: str = "0"
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     file: str | None = None
+    #: per field, words (or phrases) that make a label mean it: ``Renter's e-mail``
+    words: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: words that make a label someone else's: ``Listing Agent Phone``
+    others: tuple[str, ...] = ()
+    #: words that make a name label not a person's name: ``Property Name``
+    not_names: tuple[str, ...] = ()
     _owner: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +105,10 @@ class Vocabulary:
     def field_of(self, label: str) -> str | None:
         """The field ``label`` means, or ``None``."""
         return self._owner.get(label_key(label))
+
+    def understand(self, label: str) -> Meaning | None:
+        """What ``label`` means by its exact form or by its words (see ``understand``)."""
+        return understand(self, label)
 
     def __bool__(self) -> bool:
         return bool(self.labels)
@@ -121,7 +140,9 @@ def load_vocabulary(path: Path) -> Vocabulary:
         err = RuleError(first.message, file=name, line=first.line, key=first.key)
         err.also = [RuleError(p.message, file=name, line=p.line, key=p.key) for p in rest]
         raise err from exc
-    return Vocabulary(parsed.version, {k: tuple(v) for k, v in parsed.fields.items()}, name)
+    return Vocabulary(parsed.version, {k: tuple(v) for k, v in parsed.fields.items()}, name,
+                      words={k: tuple(v) for k, v in parsed.words.items()},
+                      others=tuple(parsed.others), not_names=tuple(parsed.not_names))
 
 
 def _locate_duplicate(doc: yamlfile.YamlDocument, problem: yamlfile.Problem) -> yamlfile.Problem:
@@ -135,6 +156,134 @@ def _locate_duplicate(doc: yamlfile.YamlDocument, problem: yamlfile.Problem) -> 
                 return yamlfile.Problem(problem.file, doc.line_of(path), yamlfile.dotted(path), problem.message)
             seen[key] = name
     return problem
+
+
+# -- labels understood by their words ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What a label means: the field, and whether it is the prospect's (``Phone``) or
+    someone else's (``Agent Phone``: its value must never become the lead's)."""
+
+    field: str
+    prospect: bool = True
+
+
+# camelCase and snake_case keys of form builders: ``firstName``, ``contact.email``
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_CAMEL_TOKEN = re.compile(r"\b[A-Za-z][a-z]+(?:[A-Z][a-z]+)+\b")
+_KEY_WORDS = frozenset({"first", "last", "full", "given", "family", "name", "email", "phone", "number", "mobile",
+                        "cell", "address", "street", "message", "comments", "comment", "zip", "postal", "code",
+                        "city", "state", "contact", "lead", "home", "work", "budget", "price", "move", "date",
+                        "in", "sur", "user", "property", "listing", "id", "type", "time", "notes"})
+
+
+def _split_camel(m: re.Match[str]) -> str:
+    parts = _CAMEL.split(m.group(0))
+    if m.group(0)[0].islower() or all(p.lower() in _KEY_WORDS for p in parts):
+        return " ".join(parts)
+    return m.group(0)
+
+
+_MARKERS = re.compile(r"\((?:required|optional|if any|if applicable)\)|\*+|\brequired\b", re.IGNORECASE)
+_WORD_SPLIT = re.compile(r"[^\w#]+|_")
+_POSSESSIVE = re.compile(r"['’]s\b")
+#: a label of more words than this is prose, whatever its words
+MAX_LABEL_WORDS = 8
+#: a label understood by its words has at most this many (``Best number to reach you``)
+MAX_WORD_LABEL = 6
+#: a form's question may be longer: ``What's the best email to reach you at?``
+MAX_QUESTION_WORDS = 10
+#: words of sentences, not of labels
+_SENTENCE_WORDS = frozenset({"have", "has", "had", "is", "are", "was", "were", "will", "sent", "received",
+                             "please", "click", "thanks", "thank", "we", "our", "just", "can", "could",
+                             "should", "here", "below", "above", "this", "these", "if", "about"})
+#: labels that name a person by the person's role alone (``Buyer: Ann Lee``)
+_PERSON_WORDS = frozenset({"contact", "prospect", "buyer", "seller", "renter", "tenant", "applicant",
+                           "client", "customer", "lead", "consumer", "guest", "visitor", "from",
+                           "homeowner", "inquirer", "requester", "submitter", "resident"})
+
+
+def label_words(label: str) -> tuple[str, ...]:
+    """A label as lower-case words: markers (``(required)``, ``*``), possessives and the
+    case and punctuation of keys (``firstName``, ``last_name``, ``contact.email``) dropped.
+    A capitalised word is split only as a key would be (``FirstName``), not a brand
+    (``RentCove`` stays one word)."""
+    text = _MARKERS.sub(" ", label)
+    text = _POSSESSIVE.sub("", _CAMEL_TOKEN.sub(_split_camel, text))
+    text = text.replace("e-mail", "email").replace("E-mail", "email").replace("E-Mail", "email")
+    return tuple(w for w in _WORD_SPLIT.split(text.casefold()) if w)
+
+
+def _has(words: tuple[str, ...], phrase: str) -> bool:
+    want = tuple(w for w in _WORD_SPLIT.split(phrase.casefold().replace("e-mail", "email")) if w)
+    if not want:
+        return False
+    if len(want) == 1:
+        w = want[0]
+        # a word ending in "-" is a stem: "referr-" is referrer, referral, referring
+        return any(x.startswith(w[:-1]) for x in words) if phrase.endswith("-") else w in words
+    n = len(want)
+    return any(words[i:i + n] == want for i in range(len(words) - n + 1))
+
+
+#: The order fields are tried in: "Email Address" is an email, not an address; "Phone
+#: Number" a phone; "First Name" a first name, not a name.
+_CONTACT_FIELDS = frozenset(("full_name", "first_name", "last_name", "email", "phone"))
+_ORDER = ("email", "phone", "first_name", "last_name", "full_name", "move_in", "budget", "message",
+          "mls_id", "price", "address")
+
+
+_PARENTHESES = re.compile(r"\s*\([^)]*\)")
+
+
+def understand(vocabulary: Vocabulary, label: str) -> Meaning | None:
+    """What ``label`` means, or ``None``: first an exact label of ``labels.yaml``'s
+    ``fields``, then its words (``words``); a label with one of the ``others`` words is
+    someone else's, and a name label with a ``not_names`` word is no person's name.
+
+    A remark in parentheses is left out (``Email (we never share it)``), and a form's
+    question is read by its clauses (``And your last name, Noor?``)."""
+    bare = _PARENTHESES.sub(" ", label).strip()
+    if bare and bare != label:
+        found = _understand(vocabulary, bare, question=False)
+        if found is not None:
+            return found
+    question = label.rstrip(" *:").endswith("?")
+    if question:
+        for clause in re.split(r"[,;]", bare or label):
+            found = _understand(vocabulary, clause, question=True)
+            if found is not None:
+                return found
+        return None
+    return _understand(vocabulary, label, question=False)
+
+
+def _understand(vocabulary: Vocabulary, label: str, *, question: bool) -> Meaning | None:
+    words = label_words(label)
+    if not words or len(words) > (MAX_QUESTION_WORDS if question else MAX_LABEL_WORDS):
+        return None
+    # only a contact can be someone else's: a "Listing Address" is the lead's property
+    other = any(_has(words, w) for w in vocabulary.others)
+    exact = vocabulary.field_of(label) or vocabulary.field_of(" ".join(words))
+    name_fields = ("full_name", "first_name", "last_name")
+    if exact is not None:
+        if exact in name_fields and any(_has(words, w) for w in vocabulary.not_names):
+            return None
+        return Meaning(exact, prospect=not (other and exact in _CONTACT_FIELDS))
+    if not question and (len(words) > MAX_WORD_LABEL or any(w in _SENTENCE_WORDS for w in words)
+                         or label.rstrip().endswith(("!", "."))):
+        return None  # prose that happens to hold a field's word ("You have a new inquiry!")
+    for name in _ORDER:
+        if not any(_has(words, w) for w in vocabulary.words.get(name, ())):
+            continue
+        if name in name_fields and any(_has(words, w) for w in vocabulary.not_names):
+            return None
+        return Meaning(name, prospect=not (other and name in _CONTACT_FIELDS))
+    if len(words) == 1 and words[0] in _PERSON_WORDS and vocabulary.words:
+        return Meaning("full_name")
+    return None
 
 
 # -- shapes ---------------------------------------------------------------------------------

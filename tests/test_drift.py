@@ -49,6 +49,7 @@ from daemon import goldens
 from daemon.drift import DriftMonitor
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead
 from daemon.parsing import is_drift_warning
+from daemon.reader import NEW_SENDER
 from daemon.pipeline import Engine, Processed, parse_email
 from daemon.rules import Rule
 from daemon.vocabulary import VOCABULARY_FIELDS, Vocabulary, has_shape, label_key
@@ -526,12 +527,23 @@ def test_dead_letters_no_rule_matched_count_against_unknown(monitor: Monitor):
     assert "no rule matched: no_matching_rule" in sent[0]
 
 
-def test_a_lead_read_by_the_generic_rule_alerts_once_a_day_as_a_new_sender(monitor: Monitor):
-    m, sent, _ = monitor
-    w = "unknown v1: no rule matches this email (from a@b.example, subject 'Hi'); read by the generic rule"
-    m.observe(Processed(1, lead("unknown", w), lead_id=5))
-    m.observe(Processed(2, lead("unknown", w), lead_id=6))
-    assert sent == [f"New sender in unknown: {w} — see the email: `leadpipe leads show 5`"]
+def test_a_lead_read_from_a_new_sender_alerts_once_with_the_command_that_drafts_its_rule(monitor: Monitor):
+    """The tech channel hears of a new sender once (not once a day, not per lead), and is
+    told how to draft its rule — not to replay anything."""
+    m, sent, clock = monitor
+    w = f"{NEW_SENDER} a@b.example (subject 'Hi'); read by the reader. Draft its rule: …"
+    m.observe(Processed(1, lead("b.example", w), lead_id=5))
+    m.observe(Processed(2, lead("b.example", w), lead_id=6))
+    clock.advance(minutes=60 * 25)
+    m.observe(Processed(3, lead("b.example", w), lead_id=7))
+    m.observe(Processed(4, lead("c.example", w.replace("b.example", "c.example")), lead_id=8))
+    assert sent == [
+        f"New sender b.example: a lead was read without a rule ({w}). "
+        "Draft its rule: `leadpipe rules new b.example --lead 5`",
+        f"New sender c.example: a lead was read without a rule ({w.replace('b.example', 'c.example')}). "
+        "Draft its rule: `leadpipe rules new c.example --lead 8`",
+    ]
+    assert not any("dlq replay" in text for text in sent)
 
 
 def test_drift_and_dead_letter_alerts_of_one_source_share_its_rate_limit(monitor: Monitor):

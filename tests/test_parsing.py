@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from daemon.lead import DeadLetter, DeadLetterReason, Lead
+from daemon.lead import Ignored, DeadLetter, DeadLetterReason, Lead
 from daemon.message import Message
 from daemon.parsing import extract, find_rule
 from daemon.pipeline import Engine, parse_email
@@ -454,12 +454,26 @@ def test_sender_glob_is_case_insensitive(tmp_path: Path):
     assert find_rule(Message(make_email("hi", sender="ALERTS@PORTAL.EXAMPLE")), rules) is not None
 
 
-def test_email_no_rule_matches_is_a_no_matching_rule_dead_letter():
+def test_an_email_no_rule_matches_with_nothing_of_a_lead_is_ignored_not_a_dead_letter():
+    """A stray "hello" from a sender no rule knows pages nobody (issue 14): ignored, with why."""
     rule = make_rule({"email": {"header": "reply_to"}})
     out = parse_email(make_email("hello", sender="someone@elsewhere.example"), engine_of(rule))
+    assert isinstance(out, Ignored)
+    assert out.reason == "no_prospect_contact"
+
+
+def test_an_email_no_rule_matches_that_reads_like_a_lead_without_a_contact_is_a_dead_letter():
+    """It looks like a lead (a lead subject, an inquiry) but holds no phone or email of the
+    prospect: someone must look at it, so it is a dead letter naming the sender and the
+    command that drafts its rule."""
+    rule = make_rule({"email": {"header": "reply_to"}})
+    body = "You have a new lead!\nAna Ruiz is interested in 12 Elm St and would like a tour.\n"
+    out = parse_email(make_email(body, subject="New lead from Ana Ruiz", sender="leads@elsewhere.example"),
+                      engine_of(rule))
     assert isinstance(out, DeadLetter)
     assert out.reason is DeadLetterReason.NO_MATCHING_RULE
-    assert "someone@elsewhere.example" in out.detail
+    assert "leads@elsewhere.example" in out.detail
+    assert "leadpipe rules new elsewhere.example --dlq" in out.detail
 
 
 # -- runaway patterns -------------------------------------------------------------------

@@ -164,14 +164,18 @@ def test_missing_required_field_is_a_dead_letter_naming_the_rule_and_what_was_tr
     assert statuses(db) == {"dead": 1}
 
 
-def test_email_from_an_unknown_sender_is_a_no_matching_rule_dead_letter(db: Database, tmp_path: Path):
+def test_a_lead_from_an_unknown_sender_is_stored_as_a_lead_named_after_its_domain(db: Database, tmp_path: Path):
+    """A sender no rule knows, with a prospect's labelled contact: a lead (issue 14), not a
+    dead letter waiting for a developer; its source is the sender's domain."""
     engine = Engine.load(rules_dir(tmp_path))
-    data = lead_email().replace(b"leads@portal.example", b"news@unknown.example")
+    data = lead_email().replace(b"leads@portal.example", b"leads@mail.unknown.example")
     inbox.accept(db, raw(data))
     Worker(db, lambda: engine).run_pending()
-    (row,) = stored_dead_letters(db)
-    assert row.dead_letter.reason is DeadLetterReason.NO_MATCHING_RULE
-    assert "news@unknown.example" in row.dead_letter.detail
+    assert stored_dead_letters(db) == []
+    (row,) = stored_leads(db)
+    assert (row.lead.source, row.lead.email, row.lead.phone) == ("unknown.example", "lead1@example.com",
+                                                                   "+13055550141")
+    assert row.lead.warnings[0].startswith("reader: no rule knows the sender leads@mail.unknown.example")
 
 
 def test_auto_reply_is_ignored_without_a_dead_letter(db: Database, tmp_path: Path):
@@ -226,9 +230,10 @@ def test_replay_that_still_fails_keeps_the_dead_letter_open_with_the_new_reason(
     inbox.accept(db, raw(lead_email(phone_label="Cell")))
     (failed,) = Worker(db, lambda: Engine.load(folder)).run_pending()
 
-    # the "fix" moved the source to another sender: now no rule matches at all
-    (folder / "portal.yaml").write_text(RULE_V1.replace("portal.example", "other.example"),
-                                        encoding="utf-8")
+    # the "fix" now also requires an address, which the email does not have
+    fixed = RULE_V1.replace("required: [full_name, phone]", "  address:\n    - label: Address\n"
+                                                            "required: [full_name, phone, address]")
+    (folder / "portal.yaml").write_text(fixed, encoding="utf-8")
     assert failed.dead_letter_id is not None
     result = replay(db, Engine.load(folder), failed.dead_letter_id)
 
@@ -236,7 +241,8 @@ def test_replay_that_still_fails_keeps_the_dead_letter_open_with_the_new_reason(
     (row,) = stored_dead_letters(db)
     assert row.status == "open"
     assert row.replay_count == 1
-    assert row.dead_letter.reason is DeadLetterReason.NO_MATCHING_RULE
+    assert row.dead_letter.reason is DeadLetterReason.MISSING_REQUIRED_FIELD
+    assert "`address` not found" in row.dead_letter.detail
     assert stored_leads(db) == []
 
 
@@ -420,9 +426,9 @@ def test_a_parser_error_after_an_untrusted_near_match_names_no_rule(
     data = lead_email().replace(b"leads@portal.example", b"leads@near.example").replace(b"Phone:", b"Tel:")
 
     def boom(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("_ignorable exploded")
+        raise RuntimeError("_sender_rule exploded")
 
-    monkeypatch.setattr(pipeline, "_ignorable", boom)
+    monkeypatch.setattr(pipeline, "_sender_rule", boom)
     assert _parser_error(parse_email(data, engine)).rule is None
 
 
@@ -434,7 +440,8 @@ def test_unreadable_and_empty_emails_are_dead_letters_and_the_queue_moves_on(db:
     results = Worker(db, lambda: engine).run_pending()
     assert [type(r.outcome).__name__ for r in results] == ["DeadLetter", "DeadLetter", "Lead"]
     reasons = sorted(r.dead_letter.reason.value for r in stored_dead_letters(db))
-    assert reasons == ["empty_body", "no_matching_rule"]
+    # binary garbage carries no header of an email: unreadable, not "no rule matches" (issue 15)
+    assert reasons == ["empty_body", "unreadable_email"]
 
 
 def _refuse_leads_named(db: Database, name: str) -> None:

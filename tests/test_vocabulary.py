@@ -280,47 +280,59 @@ def unknown(text: str | None = None, html: str | None = None, **kw: Any) -> Lead
     return parse_email(make_email(text, html, **kw), with_labels(RULE))
 
 
-def test_a_contact_form_from_an_unknown_sender_becomes_a_lead_of_source_unknown():
+def test_a_contact_form_from_an_unknown_sender_becomes_a_lead_named_after_its_domain():
     lead = unknown("New contact form submission\n\nYour Name: Pat Doe\nTelephone: 555-201-3344\n"
                    "Message: Call me about 12 Oak St\n", subject="Contact form")
     assert isinstance(lead, Lead)
-    assert (lead.source, lead.rule_version) == ("unknown", SHIPPED.version)
+    assert (lead.source, lead.rule_version) == ("somebroker.example", f"reader-{SHIPPED.version}")
     assert (lead.full_name, lead.phone, lead.message) == ("Pat Doe", "+15552013344", "Call me about 12 Oak St")
-    assert lead.warnings[0].startswith("unknown v1: no rule matches this email (from noreply@somebroker.example")
-    assert "leadpipe rules new" in lead.warnings[0]
+    assert lead.warnings[0].startswith("reader: no rule knows the sender noreply@somebroker.example")
+    assert "leadpipe rules new somebroker.example" in lead.warnings[0]
 
 
-def test_the_generic_rule_reads_first_and_last_name_and_metadata_tags():
+def test_the_reader_reads_first_and_last_name_and_metadata_tags():
     lead = unknown("First Name: Pat\nLast Name: Doe\nE-mail: pat@example.com\n")
     assert isinstance(lead, Lead) and (lead.full_name, lead.email) == ("Pat Doe", "pat@example.com")
     lead = unknown(html=META)
-    assert isinstance(lead, Lead) and lead.source == "unknown" and lead.full_name == "Jan van der Berg"
+    assert isinstance(lead, Lead) and lead.source == "somebroker.example" and lead.full_name == "Jan van der Berg"
+
+
+@pytest.mark.parametrize(("text", "subject"), [
+    # a phone and an email in a newsletter's footer
+    ("This week in rates\nQuestions? Write to editors@rates.example or call (312) 555-0100.\n",
+     "This week in rates"),
+    ("Rates digest\nEmail: editors@rates.example\nPhone: (312) 555-0100\n", "Your weekly rates digest"),
+    # a name label whose value is not a name, in an announcement
+    ("Name: Spring Open House Schedule For All Listings\nPhone: 312-555-0100\n", "Spring open houses this weekend"),
+    # nothing of a lead at all
+    ("Hello, just checking in about Friday.\n", "Friday"),
+])
+def test_mail_that_is_not_a_lead_is_ignored_neither_a_lead_nor_a_dead_letter(text: str, subject: str):
+    outcome = unknown(text, subject=subject)
+    assert isinstance(outcome, Ignored), outcome
 
 
 @pytest.mark.parametrize("text", [
-    # a phone and an email, but no labelled name: a newsletter footer
-    "This week in rates\nQuestions? Write to editors@rates.example or call (312) 555-0100.\n",
-    "Rates digest\nEmail: editors@rates.example\nPhone: (312) 555-0100\n",
     # a labelled name, but no way to reach them
     "Name: Pat Doe\nMessage: hello\n",
     # a labelled name and phone-shaped nonsense
     "Name: Pat Doe\nPhone: see website\n",
-    # a name label whose value is not a name
-    "Name: Spring Open House Schedule For All Listings\nPhone: 312-555-0100\n",
 ])
-def test_the_generic_rule_is_conservative_anything_less_is_no_matching_rule(text: str):
+def test_a_lead_without_a_way_to_reach_the_person_is_a_dead_letter_not_a_lead(text: str):
+    """It reads like a lead ("New lead", a labelled name) but gives no phone or email:
+    an agent could do nothing with it, so someone must look at it."""
     outcome = unknown(text)
     assert isinstance(outcome, DeadLetter) and outcome.reason is DeadLetterReason.NO_MATCHING_RULE
 
 
-def test_an_auto_reply_with_labels_is_still_ignored_not_read_by_the_generic_rule():
+def test_an_auto_reply_with_labels_is_still_ignored_not_read_as_a_lead():
     outcome = unknown("Name: Pat Doe\nPhone: 555-201-3344\n", headers={"Auto-Submitted": "auto-replied"})
     assert outcome == Ignored("auto_reply")
 
 
-def test_the_shipped_newsletter_fixture_stays_a_dead_letter():
+def test_the_shipped_newsletter_fixture_is_not_a_lead():
     """Its golden: a digest from an unknown domain with a phone and an email in it is not
-    a lead. The generic rule needs a labelled name, which it has not."""
+    a lead, and not a dead letter either: it is ignored as the market report it is."""
     eml = REPO / "fixtures" / "emails" / "_hostile" / "newsletter_unknown_sender.eml"
     outcome = parse_email(eml.read_bytes(), Engine.load(REPO / "rules"))
     assert goldens.record(outcome) == goldens.load(eml)
@@ -343,55 +355,49 @@ def test_a_rule_whose_body_pattern_drifted_still_reads_the_lead_with_a_warning()
                                 "('Consumer Name:') is in the email (template drift?)")
 
 
-def test_a_near_match_that_misses_a_required_field_is_not_trusted():
+def test_a_near_match_that_is_the_senders_newsletter_is_ignored_not_a_lead():
     data = make_email("Our newsletter\nCall 555-201-3344\n", subject="Website inquiry digest")
     outcome = parse_email(data, with_labels(FORM))
-    assert isinstance(outcome, DeadLetter) and outcome.reason is DeadLetterReason.NO_MATCHING_RULE
+    assert isinstance(outcome, Ignored)
 
 
-def test_a_sender_match_alone_is_not_a_near_match():
-    data = make_email("Full Name: Pat Doe\nPhone: 555-201-3344\n", subject="Hello")
+def test_a_sender_match_alone_still_reads_the_lead_as_that_source_with_a_drift_warning():
+    """The provider changed both its subject and its body: the email is still the known
+    sender's lead (issue 14), not a dead letter, and the warning says what no longer matches."""
+    data = make_email("Full Name: Pat Doe\nPhone: 555-201-3344\n", subject="You have a new inquiry")
     outcome = parse_email(data, with_labels(FORM))
-    assert not (isinstance(outcome, Lead) and outcome.source == "portal")
+    assert isinstance(outcome, Lead) and (outcome.source, outcome.full_name, outcome.phone) == (
+        "portal", "Pat Doe", "+15552013344")
+    assert outcome.warnings[0].startswith("portal v1: matched on sender only")
+    assert is_drift_warning(outcome.warnings[0])
 
 
 # -- hostile sizes ---------------------------------------------------------------------------
 
 
 def test_labels_are_looked_for_in_the_top_of_an_email_only():
-    from daemon.vocabulary import MAX_LINES
+    from daemon.reader import MAX_LINES
 
     filler = "\n".join(f"note {i}" for i in range(MAX_LINES))
     lead = parse(f"Name: Dana Whitfield\nEmail: dana@example.com\n{filler}\nCell: 312.555.0172\n")
     assert isinstance(lead, Lead) and lead.phone is None
 
 
-def test_a_huge_label_only_email_costs_about_what_it_cost_without_the_vocabulary():
-    """300,000 'Label: value' lines from an unknown sender once took 10x longer with the
-    generic rule and synonym search (every field rescanned every line)."""
-    import dataclasses
-    import time
-
+def test_a_huge_label_only_email_from_an_unknown_sender_is_read_and_is_no_lead():
+    """300,000 'Label: value' lines: the reader reads only the top of the email (its cost
+    against a small email is bench/parse_cost.py's), and none of it is a prospect's contact."""
     engine = Engine.load(REPO / "rules")
-    off = dataclasses.replace(engine, labels=Vocabulary())
-    data = make_email("Name: x\nsome line of text here: value\n" * 150_000,
-                      sender="a@unknown.example")
-    took = {}
-    for name, e in (("off", off), ("on", engine), ("off2", off), ("on2", engine)):
-        started = time.perf_counter()
-        outcome = parse_email(data, e)
-        took[name] = time.perf_counter() - started
-        assert isinstance(outcome, DeadLetter)
-    ratio = (took["on"] + took["on2"]) / (took["off"] + took["off2"])
-    assert ratio < 2.5, took
+    data = make_email("Name: x\nsome line of text here: value\n" * 150_000, sender="a@unknown.example")
+    outcome = parse_email(data, engine)
+    assert not isinstance(outcome, Lead)
 
 
-def test_the_generic_rule_reads_a_forwarded_contact_form_from_the_original():
+def test_the_reader_reads_a_forwarded_contact_form_from_the_original():
     lead = unknown("Can someone call this one?\n\n---------- Forwarded message ---------\n"
                    "From: Cedar Website <forms@cedar.example>\nDate: Wed, Nov 4, 2026 at 10:40 AM\n"
                    "Subject: Contact form\nTo: <dana@gmail.example>\n\n"
                    "Your Name: Pat Doe\nYour Email: pat@example.com\n",
                    sender="Dana <dana@gmail.example>", subject="Fwd: Contact form")
     assert isinstance(lead, Lead) and (lead.source, lead.full_name, lead.email) == (
-        "unknown", "Pat Doe", "pat@example.com")
-    assert "from forms@cedar.example" in lead.warnings[0]
+        "cedar.example", "Pat Doe", "pat@example.com")
+    assert "the sender forms@cedar.example" in lead.warnings[0]
