@@ -212,7 +212,12 @@ def engine_of(settings: Settings, *, strict: bool = False) -> Engine:
     return engine
 
 
-def database_of(settings: Settings) -> Database:
+def database_of(settings: Settings, *, read_only: bool = False) -> Database:
+    """The configured database. Commands that write bring it up to date (creating it);
+    ``read_only`` commands take it as it is and fail, naming the path, when it is missing
+    or behind, rather than create an empty one beside the daemon's."""
+    if read_only:
+        return Database.existing(settings.database_url)
     db = Database(settings.database_url)
     db.upgrade()
     return db
@@ -368,7 +373,7 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 def cmd_leads_list(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    db = database_of(settings)
+    db = database_of(settings, read_only=True)
     with db.session() as s:
         rows = leads.newest(s, limit=args.limit, source=args.source, tier=args.tier)
     if args.json:
@@ -390,7 +395,7 @@ def cmd_leads_list(args: argparse.Namespace) -> int:
 
 def cmd_leads_show(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    db = database_of(settings)
+    db = database_of(settings, read_only=True)
     with db.session() as s:
         row = leads.get(s, args.id)
     if row is None:
@@ -529,7 +534,7 @@ def cmd_rules_schema(args: argparse.Namespace) -> int:
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    db = database_of(settings)
+    db = database_of(settings, read_only=True)
     with db.session() as s:
         rows = dead_letters.listing(s, status=None if args.all else "open", source=args.source)
     if args.json:
@@ -551,7 +556,7 @@ def cmd_dlq_show(args: argparse.Namespace) -> int:
     from daemon.message import Message, UnreadableEmail
 
     settings = settings_of(args)
-    db = database_of(settings)
+    db = database_of(settings, read_only=True)
     with db.session() as s:
         row = dead_letters.get(s, args.id)
         raw = inbound.get_raw(s, row.inbound_email_id) if row else None
@@ -628,7 +633,7 @@ def _replay_all(db: Database, engine: Engine, ids: list[int], router: Router | N
 
 def cmd_agents(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    db = database_of(settings)
+    db = database_of(settings, read_only=True)
     report = roster.today(settings, db)
     if args.json:
         for a in report.agents:
@@ -671,11 +676,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     settings = settings_of(args)
     report(True, "configuration: " + (args.config or os.environ.get("LEADPIPE_CONFIG") or "defaults"))
-    db = Database(settings.database_url)
-    try:
-        db.ping()
-        db.upgrade()
+    try:  # as it is: doctor only looks, and creates no database at a mistyped path
+        db = Database.existing(settings.database_url)
         report(True, f"database {db.describe()} at revision {db.current_revision()}")
+        db.dispose()
     except StorageError as exc:
         report(False, f"database: {exc}")
     engine = Engine.load(settings.rules_dir, region=settings.default_region) if settings.rules_dir.is_dir() else None
@@ -730,7 +734,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from daemon import stats
 
     settings = settings_of(args)
-    rows = stats.compute(database_of(settings))
+    rows = stats.compute(database_of(settings, read_only=True))
     if args.json:
         for r in rows:
             print(json.dumps(r.to_json(), ensure_ascii=False))
@@ -757,9 +761,38 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, default=str, ensure_ascii=False, indent=2))
     elif not args.quiet:
-        for key, value in report.items():
-            out.print(f"{key}: {value}", highlight=False)
+        for line in status_lines(report):
+            out.print(line, highlight=False)
     return EXIT_OK if report.get("healthy") else EXIT_FAIL
+
+
+def status_lines(report: dict[str, Any]) -> list[str]:
+    """``leadpipe status`` for people: the verdict, each check, the daemons, the counts."""
+    failed = report.get("failed") or []
+    lines = ["healthy: yes" if report.get("healthy") else "healthy: NO (failing: " + ", ".join(failed) + ")"]
+    checks = report.get("checks") or []
+    width = max((len(c["name"]) for c in checks), default=0)
+    for c in checks:
+        lines.append(f"{c['name']:<{width}}  {'ok  ' if c['ok'] else 'FAIL'}  {c['detail']}")
+    daemons = report.get("daemons")
+    if daemons:
+        lines.append("daemons (the last day):")
+        for d in daemons:
+            lines.append(f"  {d['state']:<8} {d['host']} pid {d['pid']}, version {d['version']}, started "
+                         f"{_utc(d['started_at'])}, last beat {d['last_beat_seconds_ago']}s ago")
+    if "emails" in report:
+        lines.append("emails:       " + _counts(report["emails"]))
+        lines.append("deliveries:   " + _counts(report["deliveries"]))
+        lines.append(f"dead letters: {report['open_dead_letters']} open")
+    return lines
+
+
+def _counts(by_status: dict[str, int]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())) or "none"
+
+
+def _utc(iso: str) -> str:
+    return iso.replace("T", " ").replace("+00:00", " UTC")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -281,8 +281,25 @@ class HealthSettings(_Section):
 
     #: not ready when the oldest outbox row due for sending has waited longer than this
     outbox_stuck_after: timedelta = timedelta(minutes=10)
+    #: not ready when the oldest stored email still waiting for the pipeline is older than this
+    email_stuck_after: timedelta = timedelta(minutes=10)
+    #: how often each running daemon writes its heartbeat row
+    heartbeat_interval: timedelta = timedelta(seconds=5)
+    #: not ready when no daemon has written its heartbeat for longer than this
+    heartbeat_stale_after: timedelta = timedelta(seconds=30)
 
-    _durations = field_validator("outbox_stuck_after", mode="before")(lambda v: parse_duration(v))
+    _durations = field_validator("outbox_stuck_after", "email_stuck_after", "heartbeat_interval",
+                                 "heartbeat_stale_after", mode="before")(lambda v: parse_duration(v))
+
+    @model_validator(mode="after")
+    def _stale_after_beats(self) -> HealthSettings:
+        if self.heartbeat_interval <= timedelta(0):
+            raise ValueError("heartbeat_interval must be more than 0s")
+        if self.heartbeat_stale_after <= self.heartbeat_interval:
+            raise ValueError(f"heartbeat_stale_after ({self.heartbeat_stale_after.total_seconds():g}s) "
+                             "must be longer than heartbeat_interval "
+                             f"({self.heartbeat_interval.total_seconds():g}s)")
+        return self
 
 
 class SilenceSettings(_Section):

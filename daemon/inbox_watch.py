@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from watchdog.events import FileSystemEventHandler
+
 log = logging.getLogger(__name__)
 
 #: a file reported only as created (moved in from outside the inbox) with no event since
@@ -186,11 +188,11 @@ class InboxWatch:
         return is_email_path(self.root, Path(path))
 
 
-class _Handler:
-    """watchdog's events, by kind, to the ``Completion``. Duck-typed: watchdog calls
-    ``dispatch(event)``."""
+class _Handler(FileSystemEventHandler):
+    """watchdog's events, by kind, to the ``Completion``."""
 
     def __init__(self, watch: InboxWatch):
+        super().__init__()
         self.watch = watch
 
     def dispatch(self, event: Any) -> None:

@@ -24,6 +24,7 @@ from daemon.config import Settings, load_settings
 from daemon.dispatch import Dispatcher, RetryPolicy, build_notifiers
 from daemon.drift import DriftMonitor
 from daemon.errors import ConfigError, MailboxError, StorageError
+from daemon.heartbeat import Beater
 from daemon.imap import MailboxWatcher
 from daemon.inbox import DirectoryInbox, accept_many
 from daemon.inbox_watch import Completion, InboxWatch
@@ -100,6 +101,8 @@ class Service:
         self.inbox = DirectoryInbox(settings.inbox_dir) if not settings.mailboxes else None
         self.watchers = [MailboxWatcher(m, self.db, store=self._store_and_wake) for m in settings.mailboxes]
         self._threads: dict[str, threading.Thread] = {}
+        #: this daemon's row in ``heartbeats``, written while ``run_forever`` runs
+        self.heartbeat = Beater(self.db)
 
     def _processed(self, result: Processed) -> None:
         # After the commit: the outbox rows it wrote are visible to the dispatcher now.
@@ -203,7 +206,10 @@ class Service:
         interval = self.settings.poll_interval.total_seconds()
         self._threads = {w.settings.name: self._start(w) for w in self.watchers}
         inbox, inbox_watch = self._watch_inbox()
+        self.heartbeat.start()
         scheduler = BackgroundScheduler(timezone=UTC)
+        scheduler.add_job(self.heartbeat.beat, "interval", id="heartbeat", max_instances=1,
+                          coalesce=True, seconds=self.settings.health.heartbeat_interval.total_seconds())
         # Periodic work runs beside the loop: a watcher that died or hangs while still
         # looking alive is the classic silent failure of IMAP watchers.
         scheduler.add_job(self.check_watchers, "interval", seconds=30, id="watchers",
@@ -239,6 +245,7 @@ class Service:
         scheduler.shutdown(wait=False)
         if inbox_watch is not None:
             inbox_watch.stop()
+        self.heartbeat.stop()
         self.deliver_wake.set()
         for part in slack_side:
             part.stop()

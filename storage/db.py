@@ -34,7 +34,7 @@ class Database:
     Raises ``StorageError`` for a URL it cannot use.
     """
 
-    def __init__(self, url: str, *, echo: bool = False):
+    def __init__(self, url: str, *, echo: bool = False, create: bool = True):
         try:
             parsed = make_url(url)
         except ArgumentError as exc:
@@ -47,7 +47,10 @@ class Database:
         if parsed.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                if create:
+                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                else:
+                    kwargs["creator"] = _existing_sqlite(parsed.database)
         else:
             kwargs["pool_pre_ping"] = True
         try:
@@ -61,6 +64,40 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._probe_engine: Engine | None = None  # see ``probe``
+
+    @classmethod
+    def existing(cls, url: str) -> Database:
+        """The database at ``url`` as it is, for commands that only read: never created
+        nor migrated. Raises ``StorageError`` naming the path when a SQLite file is missing,
+        and saying what to run when the schema is not the one this leadpipe reads."""
+        db = cls(url, create=False)
+        try:
+            if db.is_sqlite and db.url.database and db.url.database != ":memory:":
+                path = Path(db.url.database).resolve()
+                if not path.is_file():
+                    raise StorageError(
+                        f"no database at {path} (database_url {db.describe()}): start the daemon "
+                        "(leadpipe run) or run leadpipe db upgrade to create it, or set "
+                        "database_url to the daemon's database")
+            try:
+                revision = db.probe()
+            except StorageError as exc:
+                db.ping()  # the clearer message: "cannot reach the database …"
+                try:  # or no schema at all (an empty file, a new PostgreSQL database)
+                    revision = db.current_revision()
+                except SQLAlchemyError:
+                    raise exc from None
+                if revision is not None:
+                    raise
+            head = head_revision()
+            if revision != head:
+                raise StorageError(
+                    f"the database {db.describe()} is at revision {revision or 'none'}, this "
+                    f"leadpipe reads revision {head}: run leadpipe db upgrade (or start the daemon)")
+        except BaseException:
+            db.dispose()
+            raise
+        return db
 
     @property
     def is_sqlite(self) -> bool:
@@ -157,6 +194,28 @@ class Database:
         self.engine.dispose()
         if self._probe_engine is not None:
             self._probe_engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision: the schema this code reads and writes."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def _existing_sqlite(path: str) -> Any:
+    """A connect function that opens ``path`` only if it exists (``mode=rw``): SQLite would
+    otherwise create an empty database, and its ``-wal`` and ``-shm``, at a mistyped or
+    moved path."""
+    uri = f"file:{quote(str(Path(path).resolve()))}?mode=rw"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+
+    return connect
 
 
 def alembic_config(db: Database) -> Any:

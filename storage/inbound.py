@@ -184,3 +184,12 @@ def count_by_status(session: Session) -> dict[str, int]:
 def status_of(session: Session, inbound_id: int) -> str | None:
     """The pipeline status of one stored row (``pending``, ``done``, …), or ``None``."""
     return session.scalar(select(InboundEmail.status).where(InboundEmail.id == inbound_id))
+
+
+def oldest_pending_since(session: Session) -> datetime | None:
+    """When the longest-waiting pending email was stored, or ``None`` when none waits
+    (``GET /readyz``: a worker that stopped taking emails leaves this growing old)."""
+    return session.scalar(
+        select(InboundEmail.created_at).where(InboundEmail.status == "pending")
+        .order_by(InboundEmail.id).limit(1)
+    )

@@ -51,6 +51,7 @@ def test_leadpipe_agents_lists_the_roster(database_url: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]):
     config = tmp_path / "leadpipe.yaml"
     config.write_text(yaml.safe_dump({"database_url": database_url, "agents": AGENTS}))
+    assert main(["db", "upgrade", "--config", str(config)]) == 0  # agents creates no database
     assert main(["agents", "--config", str(config)]) == 0
     table = capsys.readouterr().out
     for shown in ("Ana Ruiz", "U0BEN", "Cho Park", "drip (low tier, no agent): 0"):

@@ -64,6 +64,7 @@ def test_stats_count_each_source_and_time_its_routing_and_claims(
 def test_stats_as_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     config = tmp_path / "leadpipe.yaml"
     config.write_text(f"database_url: sqlite:///{tmp_path}/lp.db\n")
+    assert main(["db", "upgrade", "--config", str(config)]) == 0  # stats creates no database
     assert main(["stats", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "last 24h: nothing received" in out and "last 7d: nothing received" in out
