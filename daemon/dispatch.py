@@ -88,7 +88,8 @@ def build_notifiers(settings: Settings) -> dict[str, Notifier]:
     timeout = settings.delivery.timeout.total_seconds()
     built: dict[str, Notifier] = {}
     if settings.slack.bot_token:
-        built[Slack.name] = Slack.from_config({**settings.slack.model_dump(), "timeout": timeout})
+        built[Slack.name] = Slack.from_config({**settings.slack.model_dump(), "timeout": timeout,
+                                               "region": settings.default_region})
     for name, cls, entry in _entries(settings, taken=set(built)):
         # delivery.timeout unless the entry gives its own; the lease is for checks only
         options = {"timeout": timeout, **entry, "lease": settings.delivery.lease}
@@ -215,7 +216,8 @@ class Dispatcher:
         with self.db.session() as s:
             lead = leads.get(s, d.lead_id) if d.lead_id is not None else None
             earlier = outbox.earlier_results(s, d.lead_id, d.notifier)
-        action = Action(d.action, d.payload, d.idempotency_key, d.attempts, earlier)
+        action = Action(d.action, d.payload, d.idempotency_key, d.attempts, earlier,
+                        since=d.created_at)
         started = time.perf_counter()
         try:
             outcome = notifier.deliver(lead, action)

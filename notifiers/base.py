@@ -26,7 +26,12 @@ class Action:
     ``name`` is the notifier's own action name (``claim_offer``, ``dm_agent``, …);
     ``params`` is the row's payload; ``earlier`` holds what the same notifier's delivered
     actions for the same lead returned, by action name (the Slack message a later update
-    edits, the CRM contact a later note attaches to).
+    edits, the CRM contact a later note attaches to). ``attempt`` counts this one: above 1,
+    an earlier attempt may have been carried out although its answer never came back (a
+    timeout, or a sender killed after the call, whose lease then ran out), so a notifier
+    whose call is not idempotent looks first for what it did since ``since`` (when the row
+    was written). ``person`` holds what the same notifier's delivered ``name`` actions
+    returned for the same person's earlier leads (same phone or email), newest first.
     """
 
     name: str
@@ -34,6 +39,8 @@ class Action:
     idempotency_key: str = ""
     attempt: int = 1
     earlier: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    since: datetime | None = None
+    person: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,17 @@ channel, …), and the dispatcher schedules the retry as a row.
 The hot-leads channel sees only what an agent needs to decide (first name, area or
 property, budget, score, source, age); the full contact goes by DM to the agent who has
 the lead.
+
+A post is never made twice for one outbox row: each message (the claim message, a DM, an
+alert) carries the row's idempotency key in its message metadata (``event_type``
+``leadpipe_delivery``), and any attempt after the first — whose post may have been
+accepted although its answer never came back: a timeout, or a sender killed after Slack
+took it, whose lease then ran out — first reads ``conversations.history`` of the channel
+from the row's creation on and, when a message with that key is there, counts it as the
+delivery instead of posting again. That needs the bot scopes ``channels:history``
+(``groups:history`` for a private channel) and ``im:history``; without them such a retry
+is a permanent failure (dead and alerted) rather than a possible second message.
+Ephemeral messages (``claim_taken``) are in no history and cannot be checked.
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.error import URLError
 
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
@@ -44,6 +57,15 @@ ALERT = "alert"  # a line in the tech channel
 #: the ``action_id`` of the Claim button; its ``value`` is the lead id
 CLAIM_ACTION_ID = "claim_lead"
 
+#: the message metadata ``event_type`` whose ``event_payload.key`` is the post's outbox key
+MARKER_EVENT = "leadpipe_delivery"
+#: a retry looks for its earlier post from this long before the row was written (clock skew)
+LOOK_BACK = timedelta(minutes=10)
+#: at most this many pages of 200 messages are read looking for it
+HISTORY_PAGES = 10
+#: what a missing history scope is told to add
+HISTORY_SCOPES = "channels:history (groups:history for a private channel) and im:history"
+
 # Slack error codes worth trying again (everything else with ok=false is permanent).
 _TRANSIENT_CODES = frozenset({
     "ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
@@ -67,6 +89,7 @@ class Slack:
         hot_leads_channel: str | None = None,
         alerts_channel: str | None = None,
         timeout: float = 10.0,
+        region: str = "US",
         clock: Callable[[], datetime] | None = None,
     ):
         if not base_url.endswith("/"):
@@ -75,11 +98,13 @@ class Slack:
                                 retry_handlers=[])
         self.hot_leads_channel = hot_leads_channel
         self.alerts_channel = alerts_channel
+        self.region = region  # default_region: its numbers are shown in national format
         self.clock = clock or (lambda: datetime.now(UTC))
 
     @classmethod
     def from_config(cls, options: Mapping[str, Any]) -> Slack:
-        """Keys as in the ``slack:`` section, plus ``timeout`` in seconds."""
+        """Keys as in the ``slack:`` section, plus ``timeout`` in seconds and ``region``
+        (``default_region``)."""
         token = options.get("bot_token")
         if not token:
             raise ConfigError("slack: bot_token (or bot_token_file) is required to post to Slack")
@@ -89,6 +114,7 @@ class Slack:
             hot_leads_channel=options.get("hot_leads_channel"),
             alerts_channel=options.get("alerts_channel"),
             timeout=float(options.get("timeout", 10.0)),
+            region=str(options.get("region") or "US"),
         )
 
     # -- the interface ----------------------------------------------------------------
@@ -131,10 +157,9 @@ class Slack:
         if not channel:
             raise PermanentDeliveryError("slack: no hot_leads_channel configured")
         blocks = offer_blocks(lead, self.clock())
-        resp = self._call("chat_postMessage", channel=channel, blocks=blocks,
+        return self._post(action, channel, blocks=blocks,
                           text=f"Hot lead: {lead.lead.first_name or 'someone'} — claim it",
                           unfurl_links=False)
-        return _delivered(resp, channel=resp.get("channel"), ts=resp.get("ts"))
 
     def _claim_update(self, lead: StoredLead | None, action: Action) -> Outcome:
         assert lead is not None
@@ -161,16 +186,60 @@ class Slack:
         channel = (opened.get("channel") or {}).get("id")
         if not channel:
             raise PermanentDeliveryError("conversations.open returned no channel")
-        text = dm_text(lead, action.params)
-        resp = self._call("chat_postMessage", channel=channel, text=text, unfurl_links=False)
-        return _delivered(resp, channel=channel, ts=resp.get("ts"))
+        text = dm_text(lead, action.params, region=self.region)
+        return self._post(action, channel, text=text, unfurl_links=False)
 
     def _alert(self, lead: StoredLead | None, action: Action) -> Outcome:
         if not self.alerts_channel:
             raise PermanentDeliveryError("slack: no alerts_channel configured")
-        resp = self._call("chat_postMessage", channel=self.alerts_channel,
+        return self._post(action, self.alerts_channel,
                           text=f":rotating_light: {action.params.get('text', '')}")
-        return _delivered(resp, channel=resp.get("channel"), ts=resp.get("ts"))
+
+    # -- posting once -----------------------------------------------------------------
+
+    def _post(self, action: Action, channel: str, **message: Any) -> Outcome:
+        """``chat.postMessage`` with the row's key in the message metadata; after a first
+        attempt, only when the channel has no message with that key yet."""
+        key = action.idempotency_key
+        if key and action.attempt > 1:
+            found = self._posted_already(channel, key, action)
+            if found is not None:
+                log.info("slack %s: attempt %d found the message attempt %d posted (ts %s); "
+                         "not posting it again", action.name, action.attempt, action.attempt - 1,
+                         found.get("ts"))
+                return Outcome.delivered(
+                    status_code=200, response=f"already posted: {channel} {found.get('ts')}",
+                    result={"channel": channel, "ts": found.get("ts"), "already_posted": True})
+        metadata = {"event_type": MARKER_EVENT, "event_payload": {"key": key}} if key else None
+        resp = self._call("chat_postMessage", channel=channel, metadata=metadata, **message)
+        return _delivered(resp, channel=resp.get("channel") or channel, ts=resp.get("ts"))
+
+    def _posted_already(self, channel: str, key: str, action: Action) -> Mapping[str, Any] | None:
+        """The message in ``channel`` whose metadata carries ``key``, posted since the row
+        was written (less ``LOOK_BACK``), or ``None``."""
+        oldest = f"{(action.since - LOOK_BACK).timestamp():.6f}" if action.since else None
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            try:
+                resp = self._call("conversations_history", channel=channel, oldest=oldest,
+                                  include_all_metadata=True, limit=200, cursor=cursor)
+            except PermanentDeliveryError as exc:
+                raise PermanentDeliveryError(
+                    f"{exc} in conversations.history, which checks that attempt "
+                    f"{action.attempt - 1} did not post the message already: give the bot the "
+                    f"scopes {HISTORY_SCOPES}, then `leadpipe deliveries retry ID`",
+                    status_code=exc.status_code, response=exc.response) from exc
+            for message in resp.get("messages") or ():
+                meta = message.get("metadata") or {}
+                if (meta.get("event_type") == MARKER_EVENT
+                        and (meta.get("event_payload") or {}).get("key") == key):
+                    return dict(message)
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+            if not resp.get("has_more") or not cursor:
+                return None
+        log.warning("slack %s: no earlier post found in the last %d messages of %s; posting",
+                    action.name, 200 * HISTORY_PAGES, channel)
+        return None
 
     # -- the edge: Slack's errors become ours -----------------------------------------
 
@@ -266,7 +335,7 @@ def update_line(params: Mapping[str, Any]) -> str:
     return f":hourglass: Unclaimed after {waited} — assigned to {who} by round robin"
 
 
-def dm_text(stored: StoredLead, params: Mapping[str, Any]) -> str:
+def dm_text(stored: StoredLead, params: Mapping[str, Any], *, region: str = "US") -> str:
     lead = stored.lead
     why = {"claimed": "you claimed", "round_robin": "your round-robin turn",
            "timeout": "unclaimed in the channel, your round-robin turn",
@@ -274,7 +343,7 @@ def dm_text(stored: StoredLead, params: Mapping[str, Any]) -> str:
     p = lead.property
     lines = [
         f"*New lead #{stored.id}* ({why}): *{_esc(lead.full_name or lead.first_name or 'no name')}*",
-        f"Phone: {lead.phone or '—'}   Email: {lead.email or '—'}",
+        f"Phone: {phone_link(lead.phone, region) if lead.phone else '—'}   Email: {lead.email or '—'}",
     ]
     if not p.is_empty():
         where = ", ".join(x for x in (p.address, p.city, p.state, p.postal_code) if x)
@@ -288,6 +357,20 @@ def dm_text(stored: StoredLead, params: Mapping[str, Any]) -> str:
     if params.get("repeat_of"):
         lines.append(f"Earlier lead of the same person: #{params['repeat_of']}")
     return "\n".join(lines)
+
+
+def phone_link(phone: str, region: str = "US") -> str:
+    """A tap-to-call link, ``<tel:+16155550166|(615) 555-0166>``: in the national format
+    when the number shares ``region``'s country calling code, else international."""
+    try:
+        number = phonenumbers.parse(phone, region)
+    except NumberParseException:
+        return _esc(phone)
+    home = phonenumbers.country_code_for_region(region.upper())
+    style = PhoneNumberFormat.NATIONAL if number.country_code == home else PhoneNumberFormat.INTERNATIONAL
+    shown = phonenumbers.format_number(number, style)
+    dial = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return f"<tel:{dial}|{_esc(shown)}>"
 
 
 def area(lead: Lead) -> str | None:

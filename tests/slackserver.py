@@ -1,11 +1,19 @@
 """A local HTTP server that speaks the Slack Web API's shapes, for slack-sdk to talk to.
 
 Serves ``POST /api/<method>`` for ``auth.test``, ``chat.postMessage``, ``chat.update``,
-``chat.postEphemeral`` and ``conversations.open`` (and ``apps.connections.open``) with
-the JSON Slack answers, on ``127.0.0.1`` port 0, in a thread. It records every request
-(method, parsed body, headers, arrival time) and can be told to answer the next calls of a
-method with something else (``fail_next("chat.postMessage", 429, retry_after=1)``,
-``fail_next(..., 500)``, an ``ok: false`` error code), or to stall (``delay``).
+``chat.postEphemeral`` and ``conversations.open`` (and ``apps.connections.open``), and
+``GET /api/conversations.history``, with the JSON Slack answers, on ``127.0.0.1`` port 0,
+in a thread. It records every request (method, parsed body, headers, arrival time) and can
+be told to answer the next calls of a method with something else
+(``fail_next("chat.postMessage", 429, retry_after=1)``, ``fail_next(..., 500)``, an ``ok:
+false`` error code), or to stall (``delay``).
+
+Posted messages are kept per channel (``messages``), with their ``metadata``
+(``event_type``, ``event_payload``) as Slack keeps it; ``conversations.history`` returns
+them newest first, from ``oldest`` on, ``limit`` at a time with a ``next_cursor``, and
+their metadata only with ``include_all_metadata``. ``hold(method)`` makes the next call of
+a method be carried out and then wait for ``release()`` before it is answered: a sender
+that dies (or loses its lease) after Slack accepted a post.
 
 Point slack-sdk at it with ``base_url=server.base_url``.
 """
@@ -14,13 +22,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -45,13 +54,20 @@ class Scripted:
 class SlackServer:
     """Use as a context manager, or ``start()``/``stop()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, epoch: float = 1_700_000_000) -> None:
+        """``epoch``: the first message's ``ts`` is one second after it (a test whose
+        clock is not the wall clock gives its own, so ``oldest`` compares alike)."""
+        self.epoch = int(epoch)
         self.calls: list[Call] = []
         self._script: dict[str, deque[Scripted]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self.delay = 0.0
         self.on_call: Any = None  # called with each Call after it is recorded
+        #: channel id → the messages posted there, oldest first (Slack's message objects)
+        self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._holds: dict[str, threading.Event] = {}
+        self.held = threading.Event()  # set once a held call was carried out
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,8 +79,12 @@ class SlackServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                method = self.path.rsplit("/", 1)[-1].split("?")[0]
-                status, body, headers = outer._answer(method, raw, dict(self.headers.items()))
+                parts = urlsplit(self.path)
+                method = parts.path.rsplit("/", 1)[-1]
+                headers_in = dict(self.headers.items())
+                if self.command == "GET":  # slack-sdk sends a few methods' arguments as a query
+                    raw, headers_in["Content-Type"] = parts.query.encode(), "application/x-www-form-urlencoded"
+                status, body, headers = outer._answer(method, raw, headers_in)
                 data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8"
@@ -74,6 +94,8 @@ class SlackServer:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
+
+            do_GET = do_POST
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -107,6 +129,20 @@ class SlackServer:
         )
         self._script[method].append(Scripted(status, body, headers))
 
+    def hold(self, method: str) -> None:
+        """The next call of ``method`` is carried out, then not answered until ``release()``."""
+        self._holds[method] = threading.Event()
+
+    def release(self) -> None:
+        for event in list(self._holds.values()):
+            event.set()
+        self._holds.clear()
+
+    def posted(self, channel: str) -> list[dict[str, Any]]:
+        """The messages in ``channel``, oldest first."""
+        with self._lock:
+            return list(self.messages.get(channel, ()))
+
     def named(self, method: str) -> list[Call]:
         """The successful calls of ``method``, in order of arrival."""
         with self._lock:
@@ -132,25 +168,48 @@ class SlackServer:
             call = Call(method, body, headers, time.perf_counter(),
                         scripted.status if scripted else 200, ok=scripted is None)
             self.calls.append(call)
-            ts = f"{1_700_000_000 + next(self._ts)}.000100"
+            ts = f"{self.epoch + next(self._ts)}.000100"
         if self.on_call is not None:
             self.on_call(call)
         if scripted is not None:
             return scripted.status, scripted.body, scripted.headers
         if not headers.get("Authorization", "").startswith("Bearer "):
             return 200, {"ok": False, "error": "not_authed"}, {}
-        return 200, self._ok(method, body, ts), {}
+        with self._lock:
+            answer = self._ok(method, body, ts)
+            hold = self._holds.get(method)
+        if hold is not None:
+            self.held.set()
+            hold.wait(60)
+        return 200, answer, {}
 
     def _ok(self, method: str, body: dict[str, Any], ts: str) -> dict[str, Any]:
         if method == "auth.test":
             return {"ok": True, "url": "https://test.slack.com/", "team": "Test Brokerage",
                     "user": "leadpipe", "team_id": "T0TEST", "user_id": "U0BOT", "bot_id": "B0BOT"}
         if method == "chat.postMessage":
+            message: dict[str, Any] = {"type": "message", "user": "U0BOT", "bot_id": "B0BOT",
+                                       "text": body.get("text"), "ts": ts}
+            if body.get("blocks"):
+                message["blocks"] = body["blocks"]
+            metadata = body.get("metadata")
+            if isinstance(metadata, str):
+                metadata = json.loads(metadata)
+            if isinstance(metadata, dict):
+                message["metadata"] = {"event_type": metadata.get("event_type"),
+                                       "event_payload": metadata.get("event_payload") or {}}
+            self.messages[str(body.get("channel"))].append(message)
             return {"ok": True, "channel": body.get("channel"), "ts": ts,
-                    "message": {"text": body.get("text"), "ts": ts}}
+                    "message": {k: v for k, v in message.items() if k != "metadata"}}
         if method == "chat.update":
+            for m in self.messages.get(str(body.get("channel")), ()):
+                if m["ts"] == body.get("ts"):
+                    m["text"] = body.get("text")
+                    m["blocks"] = body.get("blocks") or m.get("blocks")
             return {"ok": True, "channel": body.get("channel"), "ts": body.get("ts"),
                     "text": body.get("text")}
+        if method == "conversations.history":
+            return self._history(body)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
         if method == "conversations.open":
@@ -159,6 +218,22 @@ class SlackServer:
         if method == "apps.connections.open":
             return {"ok": True, "url": "ws://127.0.0.1:9/"}
         return {"ok": False, "error": "unknown_method"}
+
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel") or "")
+        if channel not in self.messages and not re.fullmatch(r"[CDG][A-Z0-9]+", channel):
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(args.get("oldest") or 0)
+        newest_first = [m for m in reversed(self.messages.get(channel, ())) if float(m["ts"]) >= oldest]
+        start = int(args.get("cursor") or 0)
+        limit = max(1, min(int(args.get("limit") or 100), 999))
+        page = newest_first[start:start + limit]
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        shown = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in page]
+        more = start + limit < len(newest_first)
+        return {"ok": True, "messages": shown, "has_more": more, "pin_count": 0,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
 
 def _parse(raw: bytes, content_type: str) -> dict[str, Any]:

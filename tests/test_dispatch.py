@@ -8,18 +8,26 @@ delivery log cannot say what happened.
 from __future__ import annotations
 
 import random
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from routingkit import START, Clock, add_lead, make_dispatcher, make_lead, make_router
 from slackserver import SlackServer
 
 from daemon.config import Settings
-from daemon.dispatch import RetryPolicy, build_notifiers
+from daemon.dispatch import Dispatcher, RetryPolicy, build_notifiers
 from daemon.errors import ConfigError
+from notifiers.slack import Slack
 from storage import outbox
 from storage.db import Database
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -50,14 +58,14 @@ def test_429_then_500_then_200_posts_exactly_one_message(db: Database, slack: Sl
     clock.advance(hours=1)
     assert dispatcher.run_due() == []
 
-    assert [c.status for c in slack.calls] == [429, 500, 200]
+    assert [c.status for c in slack.calls if c.method == "chat.postMessage"] == [429, 500, 200]
     (posted,) = slack.named("chat.postMessage")
     assert posted.body["channel"] == "C0HOT"
     with db.session() as s:
         (row,) = outbox.listing(s, lead_id=lead_id)
         log = outbox.attempts(s, row.id)
     assert (row.status, row.attempts, row.result) == (
-        "delivered", 3, {"channel": "C0HOT", "ts": "1700000003.000100"})
+        "delivered", 3, {"channel": "C0HOT", "ts": slack.posted("C0HOT")[0]["ts"]})
     assert [(a.outcome, a.status_code) for a in log] == [("retry", 429), ("retry", 500), ("delivered", 200)]
     assert all(a.latency_ms is not None and a.latency_ms >= 0 for a in log)
     assert '"ratelimited"' in (log[0].response or "") and len(log[2].response or "") <= 2048
@@ -88,6 +96,89 @@ def test_a_delivery_in_flight_when_its_process_died_is_retried_after_its_lease(d
     (sent,) = dispatcher.run_due()
     assert sent.fate == "delivered" and sent.attempt == 2
     assert len(slack.named("chat.postMessage")) == 1
+
+
+# A replica's dispatcher in its own process, leasing rows for 2.5 s; Slack takes its post
+# and holds the answer until the process is killed.
+CHILD = """
+import sys
+from datetime import timedelta
+from daemon.dispatch import Dispatcher
+from notifiers.slack import Slack
+from storage.db import Database
+
+slack = Slack("xoxb-test", base_url=sys.argv[2], hot_leads_channel="C0HOT", timeout=60)
+Dispatcher(Database(sys.argv[1]), {"slack": slack}, lease=timedelta(seconds=2.5)).drain()
+"""
+
+
+@pytest.mark.parametrize(("tier", "action"), [("hot", "claim_offer"), ("standard", "dm_agent")])
+def test_a_post_slack_accepted_before_its_sender_was_killed_is_not_posted_again(
+        db: Database, database_url: str, tier: str, action: str):
+    # issue 15: a replica SIGKILLed after Slack accepted the Claim message (or the DM) but
+    # before the answer was recorded; after its lease the other replica sent the same
+    # outbox row again — a second message for the lead
+    now = datetime.now(UTC)
+    with SlackServer(epoch=now.timestamp()) as slack:
+        lead_id = add_lead(db, make_router(db, clock=Clock(now)), make_lead(1, tier))
+        slack.hold("chat.postMessage")
+        child = subprocess.Popen([sys.executable, "-c", CHILD, database_url, slack.base_url], cwd=REPO)
+        try:
+            assert slack.held.wait(30), "the child never posted"
+            child.send_signal(signal.SIGKILL)
+            assert child.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            child.kill()
+            slack.release()
+        (posted,) = slack.named("chat.postMessage")  # Slack took it once
+
+        restarted = Dispatcher(db, {"slack": Slack("xoxb-test", base_url=slack.base_url,
+                                                   hot_leads_channel="C0HOT", timeout=2)},
+                               lease=timedelta(seconds=2.5))
+        deadline = time.monotonic() + 20
+        while not (sent := restarted.run_due()):  # nothing due until the child's lease ends
+            assert time.monotonic() < deadline, "the row never became due again"
+            time.sleep(0.05)
+        assert [(x.action, x.fate, x.attempt) for x in sent] == [(action, "delivered", 2)]
+        assert len(slack.named("chat.postMessage")) == 1
+        assert slack.named("conversations.history")  # it looked before posting
+        with db.session() as s:
+            (row,) = outbox.listing(s, lead_id=lead_id)
+        channel = posted.body["channel"]
+        assert row.result == {"channel": channel, "ts": slack.posted(channel)[0]["ts"],
+                              "already_posted": True}
+
+
+def test_a_post_whose_answer_timed_out_is_found_and_not_posted_again(db: Database):
+    clock = Clock()
+    with SlackServer(epoch=clock().timestamp()) as slack:
+        add_lead(db, make_router(db, clock=clock), make_lead(1))  # round robin: a DM
+        dispatcher = Dispatcher(db, {"slack": Slack("xoxb-test", base_url=slack.base_url,
+                                                    timeout=1, clock=clock)}, clock=clock)
+        slack.hold("chat.postMessage")  # carried out, answered too late
+        try:
+            (first,) = dispatcher.run_due()
+        finally:
+            slack.release()
+        assert first.fate == "retry"
+        clock.advance(minutes=11)
+        (second,) = dispatcher.run_due()
+        assert (second.fate, second.attempt) == ("delivered", 2)
+        (dm,) = slack.named("chat.postMessage")
+        assert dm.body["channel"] == "DU0ANA" and len(slack.posted("DU0ANA")) == 1
+
+
+def test_a_retry_without_the_history_scope_is_dead_not_a_second_post(db: Database, slack: SlackServer):
+    clock = Clock()
+    add_lead(db, make_router(db, clock=clock), make_lead(1, "hot"))
+    dispatcher = make_dispatcher(db, slack.base_url, clock=clock)
+    slack.fail_next("chat.postMessage", 500)
+    slack.fail_next("conversations.history", 200, error="missing_scope")
+    assert dispatcher.run_due()[0].fate == "retry"
+    clock.advance(minutes=11)
+    (sent, *_) = dispatcher.run_due()
+    assert sent.fate == "dead" and "channels:history" in (sent.error or "")
+    assert slack.named("chat.postMessage") == []
 
 
 def test_a_permanent_error_is_dead_at_once_and_alerted(db: Database, slack: SlackServer):

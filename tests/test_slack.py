@@ -110,3 +110,35 @@ def test_auth_test_names_the_bot_and_workspace(slack: SlackServer):
 
 def test_notifiers_are_chosen_by_name():
     assert notifier_class("slack") is Slack and NOTIFIERS["slack"].name == "slack"
+
+
+def test_each_post_carries_its_outbox_key_so_a_retry_can_find_it(slack: SlackServer):
+    notifier(slack).deliver(HOT, Action(CLAIM_OFFER, idempotency_key="lead:41:slack:claim_offer"))
+    (message,) = slack.posted("C0HOT")
+    assert message["metadata"] == {"event_type": "leadpipe_delivery",
+                                   "event_payload": {"key": "lead:41:slack:claim_offer"}}
+
+
+def test_a_retry_finds_its_post_among_many_pages_of_history():
+    with SlackServer(epoch=START.timestamp()) as server:
+        slack = Slack("xoxb-test", base_url=server.base_url, hot_leads_channel="C0BUSY",
+                      alerts_channel="C0BUSY", timeout=2, clock=Clock())
+        slack.deliver(HOT, Action(CLAIM_OFFER, idempotency_key="lead:41:slack:claim_offer"))
+        for n in range(450):  # the channel moved on: the post is on the third page
+            slack.deliver(None, Action("alert", {"text": f"n{n}"}, idempotency_key=f"alert:{n}"))
+        outcome = slack.deliver(HOT, Action(CLAIM_OFFER, idempotency_key="lead:41:slack:claim_offer",
+                                            attempt=2, since=START))
+        assert outcome.result == {"channel": "C0BUSY", "ts": server.posted("C0BUSY")[0]["ts"],
+                                  "already_posted": True}
+        assert len(server.named("chat.postMessage")) == 451
+        assert len(server.named("conversations.history")) == 3  # 200 a page, newest first
+
+
+def test_a_dm_shows_the_phone_as_the_agent_dials_it_with_a_tap_to_call_link(slack: SlackServer):
+    lead = StoredLead(id=42, lead=make_lead(8, phone="+16155550166"), status="assigned", created_at=START)
+    notifier(slack).deliver(lead, Action("dm_agent", {"user": "U0BEN", "why": "round_robin"}))
+    (dm,) = slack.named("chat.postMessage")
+    assert "Phone: <tel:+16155550166|(615) 555-0166>" in dm.body["text"]
+    abroad = StoredLead(id=43, lead=make_lead(9, phone="+442079460958"), status="assigned", created_at=START)
+    notifier(slack).deliver(abroad, Action("dm_agent", {"user": "U0BEN", "why": "round_robin"}))
+    assert "Phone: <tel:+442079460958|+44 20 7946 0958>" in slack.named("chat.postMessage")[1].body["text"]
