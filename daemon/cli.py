@@ -212,11 +212,12 @@ def engine_of(settings: Settings, *, strict: bool = False) -> Engine:
     return engine
 
 
-def database_of(settings: Settings, *, read_only: bool = False) -> Database:
-    """The configured database. Commands that write bring it up to date (creating it);
-    ``read_only`` commands take it as it is and fail, naming the path, when it is missing
-    or behind, rather than create an empty one beside the daemon's."""
-    if read_only:
+def database_of(settings: Settings, *, existing: bool = False) -> Database:
+    """The configured database. Commands that take emails in bring it up to date (creating
+    it); with ``existing`` (commands that read, or act on rows already stored) it is taken
+    as it is, and a missing or outdated one is an error naming it, rather than an empty
+    database created beside the daemon's."""
+    if existing:
         return Database.existing(settings.database_url)
     db = Database(settings.database_url)
     db.upgrade()
@@ -373,7 +374,7 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 def cmd_leads_list(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    db = database_of(settings, read_only=True)
+    db = database_of(settings, existing=True)
     with db.session() as s:
         rows = leads.newest(s, limit=args.limit, source=args.source, tier=args.tier)
     if args.json:
@@ -395,7 +396,7 @@ def cmd_leads_list(args: argparse.Namespace) -> int:
 
 def cmd_leads_show(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    db = database_of(settings, read_only=True)
+    db = database_of(settings, existing=True)
     with db.session() as s:
         row = leads.get(s, args.id)
     if row is None:
@@ -534,7 +535,7 @@ def cmd_rules_schema(args: argparse.Namespace) -> int:
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    db = database_of(settings, read_only=True)
+    db = database_of(settings, existing=True)
     with db.session() as s:
         rows = dead_letters.listing(s, status=None if args.all else "open", source=args.source)
     if args.json:
@@ -556,7 +557,7 @@ def cmd_dlq_show(args: argparse.Namespace) -> int:
     from daemon.message import Message, UnreadableEmail
 
     settings = settings_of(args)
-    db = database_of(settings, read_only=True)
+    db = database_of(settings, existing=True)
     with db.session() as s:
         row = dead_letters.get(s, args.id)
         raw = inbound.get_raw(s, row.inbound_email_id) if row else None
@@ -592,7 +593,7 @@ def cmd_dlq_show(args: argparse.Namespace) -> int:
 def cmd_dlq_replay(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     engine = engine_of(settings)
-    db = database_of(settings)
+    db = database_of(settings, existing=True)
     if not (args.ids or args.source or args.all):
         raise UserError("say which dead letters: IDs, --source SOURCE, or --all")
     with db.session() as s:
@@ -633,7 +634,7 @@ def _replay_all(db: Database, engine: Engine, ids: list[int], router: Router | N
 
 def cmd_agents(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    db = database_of(settings, read_only=True)
+    db = database_of(settings, existing=True)
     report = roster.today(settings, db)
     if args.json:
         for a in report.agents:
@@ -734,7 +735,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from daemon import stats
 
     settings = settings_of(args)
-    rows = stats.compute(database_of(settings, read_only=True))
+    rows = stats.compute(database_of(settings, existing=True))
     if args.json:
         for r in rows:
             print(json.dumps(r.to_json(), ensure_ascii=False))

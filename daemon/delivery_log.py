@@ -52,10 +52,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     retry.set_defaults(func=cmd_retry, quiet_logs=True)
 
 
-def _db(args: argparse.Namespace, *, read_only: bool = False) -> Database:
+def _db(args: argparse.Namespace) -> Database:
+    """The database as it is (never created nor migrated): these commands read or retry
+    rows already stored."""
     from daemon.cli import database_of, settings_of
 
-    return database_of(settings_of(args), read_only=read_only)
+    return database_of(settings_of(args), existing=True)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -64,7 +66,7 @@ def _db(args: argparse.Namespace, *, read_only: bool = False) -> Database:
 def cmd_list(args: argparse.Namespace) -> int:
     from daemon.cli import out
 
-    db = _db(args, read_only=True)
+    db = _db(args)
     with db.session() as s:
         rows = outbox.listing(s, status=STATUSES[args.status] if args.status else None,
                               notifier=args.notifier, lead_id=args.lead, limit=args.limit)
@@ -88,7 +90,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from daemon.cli import out
 
-    db = _db(args, read_only=True)
+    db = _db(args)
     with db.session() as s:
         d = outbox.get(s, args.id)
         log = outbox.attempts(s, args.id) if d else []

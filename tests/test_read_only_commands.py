@@ -1,4 +1,5 @@
-"""Commands that only read never create or migrate a database (``Database.existing``).
+"""Commands that only read (or act on stored rows) never create or migrate a database
+(``Database.existing``).
 
 When these fail, ``leadpipe status`` run while the daemon's SQLite file was moved away
 creates and migrates a fresh empty database at that path: ``/readyz`` then answers 200
@@ -18,10 +19,13 @@ from sqlalchemy.pool import NullPool
 
 from daemon.cli import main
 
+REPO = Path(__file__).resolve().parent.parent
 READ_ONLY = [
     ["status"], ["status", "--quiet"], ["status", "--json"], ["leads", "list"], ["leads", "show", "1"],
     ["dlq", "list"], ["dlq", "show", "1"], ["deliveries", "list"], ["deliveries", "show", "1"],
     ["stats"], ["agents"], ["doctor"],
+    # they write, but only to rows already stored: nothing to do without the daemon's database
+    ["dlq", "replay", "--all"], ["deliveries", "retry", "--dead"],
 ]
 
 
@@ -30,7 +34,7 @@ def test_a_read_only_command_on_a_missing_sqlite_file_exits_1_naming_it_and_crea
         command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     missing = tmp_path / "data" / "lp.db"
     config = tmp_path / "leadpipe.yaml"
-    config.write_text(f"database_url: sqlite:///{missing}\nrules_dir: {tmp_path / 'rules'}\n")
+    config.write_text(f"database_url: sqlite:///{missing}\nrules_dir: {REPO / 'rules'}\n")
     assert main([*command, "--config", str(config)]) == 1
     said = capsys.readouterr()
     if command != ["status", "--quiet"]:
