@@ -23,7 +23,7 @@ from daemon import delivery_log, goldens, inbox, roster
 from daemon.admin import commands as admin_commands
 from daemon.assign import Router
 from daemon.config import Settings, load_settings
-from daemon.errors import LeadpipeError, RuleError
+from daemon.errors import DraftError, LeadpipeError, RuleError
 from daemon.lead import DeadLetter, Ignored, Lead, Origin, ParseOutcome
 from daemon.mappings import load_mappings, mapping_files
 from daemon.pipeline import Engine, Processed, Worker, parse_email, replay
@@ -133,10 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
     rtest.add_argument("--fixtures", type=Path, help="fixtures folder (default: fixtures/emails)")
     rtest.set_defaults(func=cmd_rules_test, quiet_logs=True)
 
-    rnew = rsub.add_parser("new", parents=[common], help="draft rules/SOURCE.yaml from an example email")
+    rnew = rsub.add_parser("new", parents=[common],
+                           help="draft rules/SOURCE.draft.yaml from an example email (not loaded until promoted)")
     rnew.add_argument("source", metavar="SOURCE", help="the new source's name (a-z, 0-9, _ . -)")
-    rnew.add_argument("example", type=Path, metavar="FILE.eml", help="an example lead email of that source")
+    rnew.add_argument("example", type=Path, metavar="FILE.eml", nargs="?",
+                      help="an example lead email of that source")
+    rnew_from = rnew.add_mutually_exclusive_group()
+    rnew_from.add_argument("--dlq", type=int, metavar="ID", help="take the example from dead letter ID")
+    rnew_from.add_argument("--lead", type=int, metavar="ID", help="take the example from the email of lead ID")
     rnew.set_defaults(func=cmd_rules_new, quiet_logs=True)
+    rpromote = rsub.add_parser("promote", parents=[common],
+                               help="check rules/SOURCE.draft.yaml and rename it to rules/SOURCE.yaml")
+    rpromote.add_argument("source", metavar="SOURCE", help="the drafted source's name")
+    rpromote.set_defaults(func=cmd_rules_promote, quiet_logs=True)
 
     rschema = rsub.add_parser("schema", parents=[common], help="write rules/schema.json (JSON Schema for editors)")
     rschema.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
@@ -440,19 +449,35 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
+    from daemon import authoring
+
     settings = settings_of(args)
     engine = engine_of(settings)
     root = args.fixtures or settings.fixtures_dir
     emls = list(goldens.fixtures(root, args.source))
     if not emls:
         raise UserError(f"no fixtures found under {root / (args.source or '')}")
+    draft = authoring.draft_path(settings.rules_dir, args.source) if args.source else None
+    if draft is not None and draft.exists():  # a source still being drafted is tested with its draft
+        try:
+            engine = authoring.with_draft(engine, draft)
+        except RuleError as exc:
+            raise UserError(f"the draft does not load: {exc}") from exc
+        out.print(f"with the draft {draft}", highlight=False)
     failed = 0
     for eml in emls:
         outcome = parse_email(eml.read_bytes(), engine)
         if args.update:
             goldens.write(eml, outcome)
             continue
-        diffs = goldens.compare(goldens.load(eml), outcome)
+        golden = goldens.load(eml)
+        if golden is None:
+            failed += 1
+            source = eml.parent.name if eml.parent != root else "SOURCE"
+            out.print(f"[red]FAIL[/]  {escape(str(eml))}: no golden file yet — run "
+                      f"`leadpipe rules test {escape(source)} --update`", markup=True, highlight=False)
+            continue
+        diffs = goldens.compare(golden, outcome)
         if not diffs:
             out.print(f"[green]ok[/]    {escape(str(eml))}", markup=True, highlight=False)
             continue
@@ -468,35 +493,21 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_new(args: argparse.Namespace) -> int:
-    from daemon.draft import draft_rule
+    from daemon import authoring
 
+    if (args.example is None) == (args.dlq is None and args.lead is None):
+        err.print("leadpipe rules new: give one example: FILE.eml, --dlq ID or --lead ID", highlight=False)
+        return EXIT_USAGE
     settings = settings_of(args)
     engine = engine_of(settings)
-    path = settings.rules_dir / f"{args.source}.yaml"
-    if path.exists():
-        raise UserError(f"{path} already exists; edit it, or choose another SOURCE name")
-    taken = engine.rules.by_source(args.source)
-    if taken is not None:
-        where = next(r.file for r in engine.rules.rules if r.rule is taken)
-        raise UserError(f"source `{args.source}` is already defined in {where}")
+    data, name = _example_of(args, settings)
     try:
-        data = args.example.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read {args.example}: {exc.strerror}") from exc
-    try:
-        draft = draft_rule(args.source, data, engine.labels, engine.region)
-    except ValueError as exc:  # pydantic's ValidationError is one: the source name is bad
-        raise UserError(f"cannot draft a rule for `{args.source}` from {args.example}: {exc}") from exc
-    try:
-        with path.open("x", encoding="utf-8") as f:  # "x": never overwrite, even in a race
-            f.write(draft.text)
-    except FileExistsError as exc:
-        raise UserError(f"{path} already exists; edit it, or choose another SOURCE name") from exc
-    out.print(f"wrote {path}", highlight=False)
-    # How the daemon will read the example with the new rule beside the others:
-    trial = dataclasses.replace(engine, rules=ruleset_of(
-        [*engine.rules.rules, LoadedRule(load_rule_file(path), str(path))], (), settings.rules_dir))
-    outcome = parse_email(data, trial)
+        written = authoring.write_draft(settings.rules_dir, settings.fixtures_dir, engine, args.source, data, name)
+    except DraftError as exc:
+        raise UserError(str(exc)) from exc
+    out.print(f"wrote {written.rule_file} (a draft: the daemon does not load it until promoted)", highlight=False)
+    out.print(f"wrote {written.fixture} and its golden file", highlight=False)
+    outcome = written.outcome
     if isinstance(outcome, Lead) and outcome.source == args.source:
         fields = [k for k in ("full_name", "email", "phone", "message") if getattr(outcome, k)]
         out.print(f"the example parses with it: {', '.join(fields) or 'no contact fields'} found", highlight=False)
@@ -505,12 +516,54 @@ def cmd_rules_new(args: argparse.Namespace) -> int:
                   "which is tried first; make this rule's match more specific or raise its priority",
                   highlight=False)
     else:
-        _print_outcome(args.example, outcome)
-    if draft.unmapped:
-        out.print(f"{len(draft.unmapped)} labels map to no lead field; they are listed in the file as comments")
-    out.print(f"next: edit {path}, then leadpipe rules check && leadpipe rules test {args.source} "
-              f"(copy {args.example} to {settings.fixtures_dir / args.source}/ and run "
-              f"leadpipe rules test --update to give it a golden file)", highlight=False)
+        _print_outcome(Path(name), outcome)
+    if written.draft.unmapped:
+        out.print(f"{len(written.draft.unmapped)} labels or values map to no extractor; they are listed in the "
+                  "file as comments")
+    out.print(f"next: edit {written.rule_file}, check it with leadpipe rules test {args.source}, then "
+              f"leadpipe rules promote {args.source}", highlight=False)
+    return EXIT_OK
+
+
+def _example_of(args: argparse.Namespace, settings: Settings) -> tuple[bytes, str]:
+    """The example email of ``rules new``: a file, or a stored dead letter's or lead's email."""
+    if args.example is not None:
+        try:
+            return args.example.read_bytes(), args.example.name
+        except OSError as exc:
+            raise UserError(f"cannot read {args.example}: {exc.strerror}") from exc
+    db = database_of(settings, existing=True)
+    with db.session() as s:
+        if args.dlq is not None:
+            dead = dead_letters.get(s, args.dlq)
+            if dead is None:
+                raise UserError(f"no dead letter #{args.dlq} (leadpipe dlq list shows them)")
+            inbound_id, name = dead.inbound_email_id, f"dlq-{args.dlq}"
+        else:
+            lead = leads.get(s, args.lead)
+            if lead is None or lead.inbound_email_id is None:
+                raise UserError(f"no lead #{args.lead} with a stored email (leadpipe leads list shows them)")
+            inbound_id, name = lead.inbound_email_id, f"lead-{args.lead}"
+        raw = inbound.get_raw(s, inbound_id)
+    if raw is None:
+        raise UserError(f"the email of {name} is no longer stored")
+    return raw.data, f"{name}.eml"
+
+
+def cmd_rules_promote(args: argparse.Namespace) -> int:
+    from daemon import authoring
+
+    settings = settings_of(args)
+    engine = engine_of(settings)
+    try:
+        final = authoring.promote(settings.rules_dir, engine, args.source)
+    except DraftError as exc:
+        raise UserError(str(exc)) from exc
+    except RuleError as exc:
+        raise UserError(f"the draft does not load, so it was not promoted: {exc}") from exc
+    out.print(f"promoted: {final} is loaded by the daemon on its next rules reload", highlight=False)
+    out.print(f"next: leadpipe rules test {args.source}; dead letters of this sender: leadpipe dlq list",
+              highlight=False)
     return EXIT_OK
 
 

@@ -10,15 +10,15 @@ labels did not give. It is a starting point for the developer to edit, checked t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import regex
 
 from daemon.message import Message
-from daemon.parsing import META_FIELDS
+from daemon.reader import Found, read
 from daemon.rules import Rule
-from daemon.vocabulary import Vocabulary, has_shape, split_label
+from daemon.senders import Parties
+from daemon.vocabulary import Vocabulary, split_label
 
 # a line, or a table cell (cells of a row are tab-separated in the text rules read)
 _BARE_EMAIL = r"(?:^|\t)[ ]*(?P<value>[\w.+'-]+@[\w-]+(?:\.[\w-]+)+)[ ]*(?:\t|$)"
@@ -42,50 +42,34 @@ class Draft:
 
 
 def draft_rule(source: str, data: bytes, labels: Vocabulary, region: str = "US") -> Draft:
-    """A rule for ``source`` drafted from the example email ``data``.
+    """A rule for ``source`` drafted from the example email ``data``: for every field the
+    reader finds (``daemon/reader.py``), the extractor that finds it again — its label, the
+    header, the meta tag or class, or a pattern around it in its line.
 
     Raises ``ValueError`` when the email gives nothing to match on (no sender, no subject).
     """
-    msg = _original(Message(data))
+    outer = Message(data)
+    msg = _original(outer)
     sender = msg.from_address or ""
     domain = sender.rpartition("@")[2]
     subject = _subject_pattern(msg)
     if not domain and not subject:
         raise ValueError("the email has neither a sender address nor a subject to recognise it by")
+    parties = Parties.of(msg, outer) if msg is not outer else Parties.of(msg)
+    reading = read(msg, labels, region, parties=parties)
     fields: dict[str, list[dict[str, object]]] = {}
     notes: dict[str, str] = {}
-    unmapped: list[str] = []
-
-    def add(name: str, extractor: dict[str, object], note: str) -> None:
-        fields.setdefault(name, []).append(extractor)
-        notes.setdefault(name, note)
-
-    for tag, value in msg.lead_meta.items():
-        if tag in META_FIELDS:
-            add(META_FIELDS[tag], {"selector": f'meta[name="lead_{tag}"]', "attr": "content"},
-                f"lead metadata tag: {value}")
-    lines = msg.lines
-    for i, line in enumerate(lines):
-        pair = split_label(line)
-        if pair is None:
+    values = [f.value for f in reading.chosen.values()]
+    unmapped = _unmapped(msg.lines, labels)
+    for name, found in reading.chosen.items():
+        if name not in _RULE_FIELDS:
             continue
-        label, value = pair
-        value = value or _value_below(lines, i, labels)
-        if not value:
-            continue
-        name = labels.field_of(label)
-        if name is None:
-            if len(label.split()) <= 6:
-                unmapped.append(f"{label}: {value[:60]}")
-            continue
-        if any("label" in ex for ex in fields.get(name, [])) or not has_shape(name, value, region):
-            continue
-        extractor: dict[str, object] = {"label": label}
-        if name == "message":
-            extractor["filters"] = ["collapse", "unquote"]
-        add(name, extractor, f"{label}: {value[:60]}")
-    _fill_unlabelled(msg, fields, add)
-    has_name = any(n in fields for n in ("full_name", "first_name", "last_name"))
+        extractor = _extractor(found, msg, values)
+        if extractor is not None:
+            fields[name] = [extractor]
+            notes[name] = f"{found.value[:60]} ({found.how})"
+        else:
+            unmapped.append(f"{name} = {found.value[:60]} ({found.how}): no extractor drafted, write one")
     reach = [n for n in ("phone", "email") if n in fields]
     doc = {
         "source": source,
@@ -93,7 +77,7 @@ def draft_rule(source: str, data: bytes, labels: Vocabulary, region: str = "US")
         "match": {k: v for k, v in (("from", [f"*@{domain}"] if domain else []),
                                     ("subject", [subject] if subject else [])) if v},
         "fields": fields,
-        "required": ["full_name"] if has_name else [],
+        "required": ["full_name"] if "full_name" in fields else [],
         "require_any": [reach] if reach else [],
     }
     rule = Rule.model_validate(doc)  # raises if the draft would not load
@@ -101,14 +85,88 @@ def draft_rule(source: str, data: bytes, labels: Vocabulary, region: str = "US")
     return Draft(text, rule, tuple(unmapped))
 
 
-def _value_below(lines: list[str], i: int, labels: Vocabulary) -> str:
-    """The value under a label that stands alone on line ``i``: the next non-empty line,
-    unless that is a label itself."""
-    below = next((x.strip() for x in lines[i + 1 :] if x.strip()), "")
-    pair = split_label(below) if below else None
-    if pair is not None and (pair[1] or below.endswith(":") or labels.field_of(pair[0])):
-        return ""
-    return below
+_RULE_FIELDS = frozenset(("full_name", "first_name", "last_name", "email", "phone", "message", "address",
+                          "price", "budget"))
+_HEADERS = {"Reply-To": "reply_to", "the Reply-To name": "reply_to_name", "the From name": "from_name",
+            "From": "from_address"}
+_VIA = r"\s+(?:via|through|by)\s"
+
+
+def _extractor(found: Found, msg: Message, values: list[str]) -> dict[str, object] | None:
+    """The extractor that finds ``found`` again in the next email of this template (the
+    other ``values`` of this lead stand for anything in the words around it)."""
+    if found.label is not None:
+        ex: dict[str, object] = {"label": found.label}
+        if found.field == "message":
+            ex["filters"] = ["collapse", "unquote"]
+        return ex
+    if found.how in _HEADERS:
+        ex = {"header": _HEADERS[found.how]}
+        if found.how.endswith("name"):
+            ex["filters"] = [{"before": _VIA}]
+        return ex
+    if found.how.startswith("the lead_"):
+        return {"selector": f'meta[name="{found.how.split()[1]}"]', "attr": "content"}
+    if found.how.startswith("class "):
+        return {"selector": found.how.split()[1]}
+    if found.how == "a bare line" and found.field in ("email", "phone"):
+        return {"regex": _BARE_EMAIL if found.field == "email" else _BARE_PHONE}
+    if found.how == "the subject":
+        pattern = _around(msg.subject or "", found.value, values)
+        return {"regex": pattern, "in": "subject"} if pattern else None
+    if 0 <= found.line < len(msg.lines):
+        line = msg.lines[found.line]
+        if found.field == "message" and found.value.casefold() not in line.casefold():
+            return {"after": _anchor(line, values), "until": r"\n\s*\n"}
+        pattern = _around(line, found.value, values)
+        return {"regex": pattern} if pattern else None
+    return None
+
+
+def _around(line: str, value: str, values: list[str]) -> str | None:
+    """A pattern for ``value`` by the words around it in ``line``: the text before it, and
+    up to three words after it (digits in them stand for any number)."""
+    at = line.casefold().find(value.casefold())
+    if at < 0:
+        return None
+    before = line[:at].strip()
+    after = " ".join(line[at + len(value):].split()[:3])
+    head = r"(?m)^[ \t]*" + (_generic(before, values) + r"[ \t]*" if before else "")
+    tail = r"[ \t]*" + _generic(after, values) if after else r"[ \t]*$"
+    return f"{head}(?P<value>[^\\n]+?){tail}"
+
+
+def _anchor(line: str, values: list[str]) -> str:
+    """A pattern for the line a paragraph follows, up to and past the blank lines after it."""
+    return r"(?m)^[ \t]*" + _generic(line.strip(), values) + r"[ \t]*\n(?:[ \t]*\n)*"
+
+
+def _generic(text: str, values: list[str]) -> str:
+    """``text`` as a pattern in which this lead's own values (a name, an address) and any
+    number stand for whatever the next lead has there."""
+    spans = [m.span() for v in values if len(v) >= 3
+             for m in re.finditer(re.escape(v), text, re.IGNORECASE)]
+    pieces, at = [], 0
+    for start, end in sorted(spans):
+        if start < at:
+            continue
+        pieces.append(text[at:start])
+        at = end
+    pieces.append(text[at:])
+    return ".+?".join(r"\d+".join(_escape(p) for p in re.split(r"\d+", piece)) for piece in pieces)
+
+
+def _unmapped(lines: list[str], labels: Vocabulary) -> list[str]:
+    """Label lines whose label means no lead field: listed in the draft as comments."""
+    out: list[str] = []
+    for line in lines[:200]:
+        pair = split_label(line)
+        if pair is None or not pair[1]:
+            continue
+        label, value = pair
+        if labels.understand(label) is None and len(label.split()) <= 6:
+            out.append(f"{label}: {value[:60]}")
+    return out
 
 
 def _original(msg: Message) -> Message:
@@ -145,21 +203,6 @@ def _escape(text: str) -> str:
     return str(regex.escape(text, special_only=True, literal_spaces=True))
 
 
-def _fill_unlabelled(msg: Message, fields: dict[str, list[dict[str, object]]],
-                     add: Callable[[str, dict[str, object], str], None]) -> None:
-    """Headers and bare lines for a name, email or phone the labels did not give; each only
-    if it finds something in the example."""
-    if "email" not in fields:
-        if msg.reply_to and msg.reply_to.lower() != (msg.from_address or ""):
-            add("email", {"header": "reply_to"}, f"Reply-To: {msg.reply_to}")
-        elif (m := re.search(_BARE_EMAIL, msg.text, re.MULTILINE)) is not None:
-            add("email", {"regex": _BARE_EMAIL}, f"a bare line: {m['value']}")
-    if "phone" not in fields and (m := re.search(_BARE_PHONE, msg.text, re.MULTILINE)) is not None:
-        add("phone", {"regex": _BARE_PHONE}, f"a bare line: {m['value']}")
-    if not any(n in fields for n in ("full_name", "first_name", "last_name")) and msg.reply_to_name:
-        add("full_name", {"header": "reply_to_name"}, f"Reply-To name: {msg.reply_to_name}")
-
-
 def _render(doc: dict[str, object], msg: Message, notes: dict[str, str], unmapped: list[str]) -> str:
     match = doc["match"]
     assert isinstance(match, dict)
@@ -187,7 +230,7 @@ def _render(doc: dict[str, object], msg: Message, notes: dict[str, str], unmappe
                 lead = "    - " if first else "      "
                 first = False
                 if isinstance(value, list):
-                    out.append(f"{lead}{key}: [{', '.join(str(v) for v in value)}]")
+                    out.append(f"{lead}{key}: [{', '.join(_flow(v) for v in value)}]")
                 else:
                     out.append(f"{lead}{key}: {_q(str(value))}")
     if not fields:
@@ -200,6 +243,13 @@ def _render(doc: dict[str, object], msg: Message, notes: dict[str, str], unmappe
     assert isinstance(groups, list)
     out.append("require_any: [" + ", ".join(f"[{', '.join(g)}]" for g in groups) + "]")
     return "\n".join(out) + "\n"
+
+
+def _flow(item: object) -> str:
+    """A list item in YAML flow style: a filter name, or a one-key mapping of a quoted value."""
+    if isinstance(item, dict):
+        return "{" + ", ".join(f"{k}: {_q(str(v))}" for k, v in item.items()) + "}"
+    return str(item)
 
 
 def _q(text: str) -> str:

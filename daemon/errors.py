@@ -33,6 +33,11 @@ class RuleError(LeadpipeError):
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
 
 
+class DraftError(LeadpipeError):
+    """Raised when a draft rule cannot be written or promoted: a bad source name, a file
+    that exists already, a source another file defines."""
+
+
 class StorageError(LeadpipeError):
     """Raised when the database cannot be reached or its schema cannot be brought up to date."""
 

@@ -362,13 +362,24 @@ class RuleSet:
         return next((r.rule for r in self.rules if r.rule.source == source), None)
 
 
+#: A drafted rule (``leadpipe rules new``) ends so; the daemon does not load it until
+#: ``leadpipe rules promote`` renames it.
+DRAFT_SUFFIX = ".draft.yaml"
+
+
 def rule_files(directory: Path) -> list[Path]:
-    """The source rule files in ``directory``, sorted by name."""
+    """The source rule files in ``directory``, sorted by name (drafts left out)."""
     return sorted(
         p
         for p in directory.glob("*.y*ml")
         if p.suffix in (".yaml", ".yml") and p.name not in RESERVED_FILES
+        and not p.name.endswith((DRAFT_SUFFIX, ".draft.yml"))
     )
+
+
+def draft_files(directory: Path) -> list[Path]:
+    """The drafted rule files in ``directory`` (``SOURCE.draft.yaml``), sorted by name."""
+    return sorted(directory.glob(f"*{DRAFT_SUFFIX}"))
 
 
 def load_rule_file(path: Path, text: str | None = None) -> Rule:
