@@ -147,10 +147,15 @@ class Router:
         if self.alerts is None:
             return
         rule = f", rule {dead.rule}" if dead.rule else ""
-        self.alerts.within(
-            s, f"Dead letter #{dead_letter_id} ({dead.reason.value}{rule}): {dead.detail[:500]} "
-               f"— `leadpipe dlq show {dead_letter_id}`, then `leadpipe dlq replay {dead_letter_id}`",
-            key=f"dead_letter:{dead_letter_id}")
+        detail = dead.detail.replace("--dlq ID", f"--dlq {dead_letter_id}")
+        if "leadpipe rules new" in detail:
+            # a sender no rule knows: the way out is a rule, and the replay comes after it
+            then = f"— `leadpipe dlq show {dead_letter_id}`; once the rule is promoted, " \
+                   f"`leadpipe dlq replay {dead_letter_id}`"
+        else:
+            then = f"— `leadpipe dlq show {dead_letter_id}`, then `leadpipe dlq replay {dead_letter_id}`"
+        self.alerts.within(s, f"Dead letter #{dead_letter_id} ({dead.reason.value}{rule}): {detail[:500]} {then}",
+                           key=f"dead_letter:{dead_letter_id}")
 
     # -- claims ----------------------------------------------------------------------
 

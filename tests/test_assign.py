@@ -309,13 +309,21 @@ def test_a_dead_letter_alerts_the_tech_channel_once(db: Database, tmp_path: Path
     shutil.copy(REPO / "rules" / "scoring.yaml", tmp_path / "rules")
     engine = Engine.load(tmp_path / "rules")
     worker = Worker(db, lambda: engine, router=make_router(db))
+    inbox.accept(db, RawEmail(b"From: leads@else.example\r\nSubject: New lead from Ana Ruiz\r\n\r\n"
+                              b"Ana Ruiz is interested in 12 Elm St and would like a tour.\r\n",
+                              Origin.CLI, START))
     inbox.accept(db, RawEmail(b"From: someone@else.example\r\nSubject: hi\r\n\r\nhello\r\n",
                               Origin.CLI, START))
-    (result,) = worker.run_pending()
+    (result, ignored) = worker.run_pending()
+    assert ignored.dead_letter_id is None  # a stray note is no dead letter and pages nobody
     with db.session() as s:
         (alert,) = outbox.listing(s)
     assert alert.idempotency_key == f"alert:dead_letter:{result.dead_letter_id}"
-    assert "no_matching_rule" in alert.payload["text"]
+    text = alert.payload["text"]
+    assert "no_matching_rule" in text
+    # a sender no rule knows: the alert says how to draft its rule, and to replay after that
+    assert f"leadpipe rules new else.example --dlq {result.dead_letter_id}" in text
+    assert f"once the rule is promoted, `leadpipe dlq replay {result.dead_letter_id}`" in text
 
 
 # -- the CRMs and webhooks (destinations) ----------------------------------------------------
