@@ -134,6 +134,10 @@ def test_a_file_written_in_two_pieces_5s_apart_is_one_lead_with_the_whole_messag
 @pytest.fixture
 def watched(tmp_path: Path) -> Iterator[tuple[Path, Completion, threading.Event]]:
     root = tmp_path / "inbox"
+    # A maildir's folders exist before the daemon starts (inotify watches a folder made
+    # later only once it has seen it made, and may miss what happens in it before).
+    (root / "tmp").mkdir(parents=True)
+    (root / "new").mkdir()
     ready = threading.Event()
     completion = Completion(settle=3600)  # nothing is taken for being unchanged here
     watch = InboxWatch(root, completion, on_ready=ready.set)
@@ -171,8 +175,6 @@ def test_a_dot_file_renamed_into_place_is_taken_at_once(watched):
 
 def test_a_maildir_tmp_to_new_rename_is_taken_and_tmp_never_is(watched):
     root, completion, ready = watched
-    (root / "tmp").mkdir()
-    (root / "new").mkdir()
     work = root / "tmp" / "1764680000.M1P2.host"
     work.write_bytes(b"Subject: whole\n\nbody\n")
     inbox = DirectoryInbox(root, completion)
