@@ -173,6 +173,19 @@ def test_a_dot_file_renamed_into_place_is_taken_at_once(watched):
     assert completion.is_complete(root / "lead.eml", stat_of(root / "lead.eml"))
 
 
+def test_a_file_moved_in_from_another_folder_is_taken_without_waiting_out_the_settle_time(
+        watched, tmp_path: Path):
+    """``mv ~/lead.eml inbox/``: inotify reports it only as created, and nothing follows."""
+    root, completion, _ = watched
+    outside = tmp_path / "lead.eml"
+    outside.write_bytes(b"Subject: whole\n\nbody\n")
+    os.rename(outside, root / "lead.eml")
+    deadline = time.monotonic() + 30
+    while not completion.is_complete(root / "lead.eml", stat_of(root / "lead.eml")):
+        assert time.monotonic() < deadline, "a file moved in waited for the settle time (an hour here)"
+        time.sleep(0.1)
+
+
 def test_a_maildir_tmp_to_new_rename_is_taken_and_tmp_never_is(watched):
     root, completion, ready = watched
     work = root / "tmp" / "1764680000.M1P2.host"
