@@ -90,7 +90,7 @@ class Message:
     def from_name(self) -> str | None:
         return _first(self._mail.from_, 0)
 
-    @property
+    @functools.cached_property
     def from_address(self) -> str | None:
         addr = _first(self._mail.from_, 1)
         return addr.lower() if addr else None
@@ -222,7 +222,12 @@ class Message:
         ``---------- Forwarded message ---------``, Apple Mail's ``Begin forwarded
         message:``, Outlook's ``From: … Sent: … To: … Subject:`` block), rebuilt as an
         email with its original From and Subject, or ``None``."""
-        m = _FORWARD.search(self.text)
+        text = self.text
+        # the pattern tries every line start; most emails hold none of its words at all
+        lower = text.lower()
+        if not any(w in lower for w in ("forwarded", "original message", "from:")):
+            return None
+        m = _FORWARD.search(text)
         if not m:
             return None
         rest = self.text[m.end() :].lstrip("\n")

@@ -22,6 +22,7 @@ stands in the email.
 from __future__ import annotations
 
 import email.utils
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -261,8 +262,7 @@ _NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s")
 _KEY_PAIR = re.compile(r"^\s*(?P<key>[^\W\d][\w.]*(?:\s+[^\W\d][\w.]*){0,2})\s*(?:[:：](?!//)|=)\s*\S")
 _BOILERPLATE = re.compile(
     r"\b(?:respond|reply|click|log ?in|sign ?in|dashboard|tip|unsubscribe|this (?:e-?mail|message|lead|"
-    r"notification)|contact your|view (?:it|the|this|in)|manage|powered by|sent (?:by|via|from)|questions\?)",
-    re.IGNORECASE)
+    r"notification)|contact your|view (?:it|the|this|in)|manage|powered by|sent (?:by|via|from)|questions\?)")
 
 
 def _is_label_line(line: str, vocabulary: Vocabulary) -> bool:
@@ -292,7 +292,8 @@ def _value_below(lines: list[str], i: int, name: str, vocabulary: Vocabulary) ->
         j, blanks = j + 1, blanks + 1
     if j >= len(lines) or blanks > 2 or _is_label_line(lines[j], vocabulary):
         return ""
-    if blanks and (_BOILERPLATE.search(lines[j]) or _FOOTER.search(lines[j]) or _OTHER.search(lines[j])):
+    low = lines[j].lower()
+    if blanks and (_BOILERPLATE.search(low) or _FOOTER.search(low) or _OTHER.search(low)):
         return ""
     taken = [lines[j].split("\t")[0].strip()]
     if name == "message":
@@ -320,23 +321,34 @@ _FOOTER = re.compile(
     r"unsubscribe|opt[ -]?out\b|manage (?:your )?(?:email )?(?:preferences|subscriptions|notifications)"
     r"|©|\(c\)\s*\d{4}|copyright|all rights reserved|privacy (?:policy|notice)|terms of (?:use|service)"
     r"|you (?:are )?receiv(?:ed|ing) this|this (?:e-?mail|message|notification) was sent"
-    r"|(?:e-?mail|notification) preferences|no longer wish|do not reply to this", re.IGNORECASE)
+    r"|(?:e-?mail|notification) preferences|no longer wish|do not reply to this")
 _OTHER = re.compile(
     r"\b(?:listing agent|listed by|presented by|courtesy of|your agent|assigned (?:agent|to)|agent"
     r"|brokerage|broker|leasing office|leasing team|property manager|management|landlord|lender"
     r"|loan officer|referr(?:ed|ing|al)|customer (?:service|support|care)|support|help ?(?:desk|center|line)"
     r"|call us|contact us|reach us|toll[- ]free|fax|office|headquarters|our team|concierge|need help"
-    r"|your (?:\w+ )?(?:rep|representative|advisor|coordinator|specialist|account manager|host))\b|questions\?",
-    re.IGNORECASE)
+    r"|your (?:\w+ )?(?:rep|representative|advisor|coordinator|specialist|account manager|host))\b|questions\?")
 # "Leah Brandt | Quarry Hill Realty | (508) 555-0125 | leah@…", "Loftly · 31 Milk St · …": a
 # signature or a company's footer line, many parts joined by separators around a contact
-_SIGNATURE = re.compile(r"^(?=.*(?:\d{3}\W{0,2}\d{4}|@|\b\d{5}\b))(?:[^|·•]+\s[|·•]\s){2,}[^|·•]+$")
+_CONTACTISH = re.compile(r"\d{3}\W{0,2}\d{4}|@|\b\d{5}\b")
+
+
+def _signature(line: str) -> bool:
+    return (line.count(" | ") + line.count(" · ") + line.count(" • ")) >= 2 and bool(_CONTACTISH.search(line))
 # a company's line: its street address with a ZIP code, and a phone
-_COMPANY_LINE = re.compile(r"^(?=.*\b\d{5}(?:-\d{4})?\b)(?=.*\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b)(?=.*\b\d{1,6}\s+\w+)")
+_COMPANY_PHONE = re.compile(r"\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b")
+_COMPANY_ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\b")
+
+
+def _company_line(line: str) -> bool:
+    """A company's line: its street address with a ZIP code, and a phone."""
+    return bool(_COMPANY_ZIP.search(line) and _COMPANY_PHONE.search(line) and _STREET_NUMBER.search(line))
+
+
+_STREET_NUMBER = re.compile(r"\b\d{1,6}\s+[A-Za-z]")
 _PROSPECT_HEADER = re.compile(
     r"\b(?:contact|lead|buyer|renter|tenant|applicant|prospect|customer|client|consumer|seller|sender"
-    r"|guest|visitor)(?:'s)?\s+(?:info|information|details|contact)\b|^about (?:the|this) (?:lead|buyer|renter)",
-    re.IGNORECASE)
+    r"|guest|visitor)(?:'s)?\s+(?:info|information|details|contact)\b|^about (?:the|this) (?:lead|buyer|renter)")
 
 
 def zones(lines: list[str]) -> list[str]:
@@ -348,19 +360,20 @@ def zones(lines: list[str]) -> list[str]:
     other_left = 0
     for i in range(n):
         line = lines[i]
-        if i >= start and _FOOTER.search(line):
+        low = line.lower()
+        if i >= start and _FOOTER.search(low):
             out[i:] = ["f"] * (n - i)
             break
-        if _FOOTER.search(line):
+        if _FOOTER.search(low):
             out[i] = "f"
             continue
         if not line.strip():
             other_left = 0
             continue
-        if _PROSPECT_HEADER.search(line):
+        if _PROSPECT_HEADER.search(low):
             other_left = 0
             continue
-        if _OTHER.search(line) or _SIGNATURE.search(line) or _COMPANY_LINE.search(line):
+        if _OTHER.search(low) or _signature(line) or _company_line(line):
             out[i] = "o"
             words = line.split()
             if len(words) <= 5 and "\t" not in line and ":" not in line and not any(
@@ -527,7 +540,9 @@ def _address_shaped(value: str, label: str | None) -> bool:
     return "address" in words and bool(_ZIP.search(value) or re.match(r"^\d+\s+\w", value))
 
 
+@functools.lru_cache(maxsize=4096)
 def _key(name: str, value: str, region: str) -> str | None:
+    """``value`` normalized (E.164, a lower-case address): what tells two contacts apart."""
     if name == "email":
         return normalize.normalize_email(value)
     return normalize.normalize_phone(value, region) if len(value) <= 40 else None
@@ -641,7 +656,8 @@ _SAYS = re.compile(r"\bsays\s*:?\s*(.*)$|\bwrote\s*:\s*(.*)$")
 
 def _prose(text: str) -> bool:
     """Words a person wrote: a sentence, not a link, a template's advice or a contact line."""
-    if len(text.split()) < 3 or _URL_ONLY.match(text) or _BOILERPLATE.search(text) or _FOOTER.search(text):
+    low = text.lower()
+    if len(text.split()) < 3 or _URL_ONLY.match(text) or _BOILERPLATE.search(low) or _FOOTER.search(low):
         return False
     if _ANY_EMAIL.search(text) or _ANY_PHONE.search(text) and len(text.split()) < 6:
         return False
@@ -735,7 +751,7 @@ def _read_html(msg: Message, col: _Collector) -> None:
                 "property_address": "address"}.get(tag)
         if name:
             col.add(name, value, META, f"the lead_{tag} tag")
-    if re.search(r"\b(?:p-name|p-tel|p-email|vcard|h-card)\b", html):
+    if any(k in html for k in ("p-name", "p-tel", "p-email", "vcard", "h-card")):
         for selector, name in ((".p-name, .fn", "full_name"), (".p-email, .email", "email"),
                                (".p-tel, .tel", "phone")):
             for value in msg.select(selector, limit=2):

@@ -97,18 +97,34 @@ class Vocabulary:
     #: words that make a name label not a person's name: ``Property Name``
     not_names: tuple[str, ...] = ()
     _owner: dict[str, str] = field(init=False, repr=False, compare=False)
+    _words: dict[str, _Words] = field(init=False, repr=False, compare=False)
+    _others: _Words = field(init=False, repr=False, compare=False)
+    _not_names: _Words = field(init=False, repr=False, compare=False)
+    _understood: dict[str, Meaning | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         owner = {label_key(lbl): name for name, labels in self.labels.items() for lbl in labels}
         object.__setattr__(self, "_owner", owner)
+        object.__setattr__(self, "_words", {k: _Words.of(v) for k, v in self.words.items()})
+        object.__setattr__(self, "_others", _Words.of(self.others))
+        object.__setattr__(self, "_not_names", _Words.of(self.not_names))
+        object.__setattr__(self, "_understood", {})
 
     def field_of(self, label: str) -> str | None:
         """The field ``label`` means, or ``None``."""
         return self._owner.get(label_key(label))
 
     def understand(self, label: str) -> Meaning | None:
-        """What ``label`` means by its exact form or by its words (see ``understand``)."""
-        return understand(self, label)
+        """What ``label`` means by its exact form or by its words (see ``understand``);
+        remembered, since templates repeat their labels."""
+        try:
+            return self._understood[label]
+        except KeyError:
+            pass
+        meaning = understand(self, label)
+        if len(self._understood) < 20_000:
+            self._understood[label] = meaning
+        return meaning
 
     def __bool__(self) -> bool:
         return bool(self.labels)
@@ -216,16 +232,43 @@ def label_words(label: str) -> tuple[str, ...]:
     return tuple(w for w in _WORD_SPLIT.split(text.casefold()) if w)
 
 
-def _has(words: tuple[str, ...], phrase: str) -> bool:
-    want = tuple(w for w in _WORD_SPLIT.split(phrase.casefold().replace("e-mail", "email")) if w)
-    if not want:
+def _phrase(text: str) -> tuple[str, ...]:
+    return tuple(w for w in _WORD_SPLIT.split(text.casefold().replace("e-mail", "email")) if w)
+
+
+@dataclass(frozen=True)
+class _Words:
+    """A list of words and phrases of labels.yaml, compiled for matching a label's words."""
+
+    single: frozenset[str] = frozenset()
+    stems: tuple[str, ...] = ()
+    phrases: tuple[tuple[str, ...], ...] = ()
+
+    @classmethod
+    def of(cls, items: tuple[str, ...] | list[str]) -> _Words:
+        single, stems, phrases = set(), [], []
+        for item in items:
+            want = _phrase(item)
+            if not want:
+                continue
+            if len(want) > 1:
+                phrases.append(want)
+            elif item.endswith("-"):
+                stems.append(want[0])  # "referr-": referrer, referral, referring
+            else:
+                single.add(want[0])
+        return cls(frozenset(single), tuple(stems), tuple(phrases))
+
+    def any_in(self, words: tuple[str, ...]) -> bool:
+        if not self.single.isdisjoint(words):
+            return True
+        if self.stems and any(x.startswith(stem) for x in words for stem in self.stems):
+            return True
+        for want in self.phrases:
+            n = len(want)
+            if n <= len(words) and any(words[i:i + n] == want for i in range(len(words) - n + 1)):
+                return True
         return False
-    if len(want) == 1:
-        w = want[0]
-        # a word ending in "-" is a stem: "referr-" is referrer, referral, referring
-        return any(x.startswith(w[:-1]) for x in words) if phrase.endswith("-") else w in words
-    n = len(want)
-    return any(words[i:i + n] == want for i in range(len(words) - n + 1))
 
 
 #: The order fields are tried in: "Email Address" is an email, not an address; "Phone
@@ -265,20 +308,21 @@ def _understand(vocabulary: Vocabulary, label: str, *, question: bool) -> Meanin
     if not words or len(words) > (MAX_QUESTION_WORDS if question else MAX_LABEL_WORDS):
         return None
     # only a contact can be someone else's: a "Listing Address" is the lead's property
-    other = any(_has(words, w) for w in vocabulary.others)
+    other = vocabulary._others.any_in(words)
     exact = vocabulary.field_of(label) or vocabulary.field_of(" ".join(words))
     name_fields = ("full_name", "first_name", "last_name")
     if exact is not None:
-        if exact in name_fields and any(_has(words, w) for w in vocabulary.not_names):
+        if exact in name_fields and vocabulary._not_names.any_in(words):
             return None
         return Meaning(exact, prospect=not (other and exact in _CONTACT_FIELDS))
     if not question and (len(words) > MAX_WORD_LABEL or any(w in _SENTENCE_WORDS for w in words)
                          or label.rstrip().endswith(("!", "."))):
         return None  # prose that happens to hold a field's word ("You have a new inquiry!")
     for name in _ORDER:
-        if not any(_has(words, w) for w in vocabulary.words.get(name, ())):
+        matcher = vocabulary._words.get(name)
+        if matcher is None or not matcher.any_in(words):
             continue
-        if name in name_fields and any(_has(words, w) for w in vocabulary.not_names):
+        if name in name_fields and vocabulary._not_names.any_in(words):
             return None
         return Meaning(name, prospect=not (other and name in _CONTACT_FIELDS))
     if len(words) == 1 and words[0] in _PERSON_WORDS and vocabulary.words:
