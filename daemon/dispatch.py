@@ -13,6 +13,13 @@ and the row's fate in another short transaction:
 
 Retries are rows, never sleeps: a dispatcher that restarts picks up what is due.
 
+One person at a time: for a notifier with ``per_person`` (HubSpot), a row waits —
+given back unattempted, ``PERSON_WAIT`` later — while a row of the same action for an
+earlier lead of the same person (same phone or email) is still pending or being sent, on
+this replica or another; then it gets what those rows returned (``Action.person``: the
+contact already made), so two leads of one person inside a CRM's search lag make one
+contact.
+
 Pacing: a notifier with ``rate_limits`` gets a ``Pacer`` (daemon/pacing.py); ``_send``
 waits for the action's turn right before the call, so a burst is spread out, never
 rejected. A row that would wait longer than half its lease is given back unattempted
@@ -47,6 +54,10 @@ from storage.db import Database
 from storage.outbox import Delivery
 
 log = logging.getLogger(__name__)
+
+#: how soon a row of a ``per_person`` notifier looks again while the same person's earlier
+#: lead still has a row of the same action waiting (it goes first)
+PERSON_WAIT = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -204,6 +215,15 @@ class Dispatcher:
         held = self.held.get(d.notifier)
         if held is not None and held > self.clock():
             return self._give_back(d, held, "held until its Retry-After")
+        person: tuple[Mapping[str, Any], ...] = ()
+        if getattr(notifier, "per_person", False) and d.lead_id is not None:
+            with self.db.session() as s:
+                theirs = outbox.same_person(s, d.lead_id, d.notifier, d.action)
+            if theirs.waiting is not None:
+                return self._give_back(d, self.clock() + PERSON_WAIT,
+                                       f"waiting for delivery #{theirs.waiting} of the same "
+                                       "person's earlier lead")
+            person = theirs.results
         pacer = self.pacers.get(d.notifier)
         if pacer is not None:
             cost = notifier.cost(d.action)
@@ -217,7 +237,7 @@ class Dispatcher:
             lead = leads.get(s, d.lead_id) if d.lead_id is not None else None
             earlier = outbox.earlier_results(s, d.lead_id, d.notifier)
         action = Action(d.action, d.payload, d.idempotency_key, d.attempts, earlier,
-                        since=d.created_at)
+                        since=d.created_at, person=person)
         started = time.perf_counter()
         try:
             outcome = notifier.deliver(lead, action)

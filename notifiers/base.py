@@ -103,6 +103,20 @@ class RateLimit:
 Routed = Mapping[str, Any]
 
 
+def agent_text(routed: Routed) -> str | None:
+    """The routed agent as the CRM's reader needs it: ``Ana Ruiz <ana@example.com>, CRM
+    user 17`` (what is known of the three); ``None`` without an agent."""
+    name = routed.get("agent")
+    if not name:
+        return None
+    text = str(name)
+    if routed.get("agent_email"):
+        text += f" <{routed['agent_email']}>"
+    if routed.get("crm_user_id"):
+        text += f", CRM user {routed['crm_user_id']}"
+    return text
+
+
 class Notifier(Protocol):
     """One outside system. ``deliver`` returns an ``Outcome`` or raises a ``DeliveryError``
     (``TransientDeliveryError`` to be retried, ``PermanentDeliveryError`` for good); any
@@ -121,6 +135,10 @@ class Notifier(Protocol):
 
     #: the documented limits, by bucket name (``{}``: not paced)
     rate_limits: Mapping[str, RateLimit]
+
+    # Optional: ``per_person: ClassVar[bool] = True`` makes the dispatcher send one
+    # person's rows of an action one at a time, earliest lead first, and fill
+    # ``Action.person`` (daemon/dispatch.py).
 
     def cost(self, action: str) -> Mapping[str, int]:
         """How many calls of each rate-limit bucket one ``action`` makes (at most, usually)."""

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from daemon.errors import PermanentDeliveryError
 from daemon.lead import Lead, StoredLead
-from notifiers.base import Action, Outcome, RateLimit, Routed
+from notifiers.base import Action, Outcome, RateLimit, Routed, agent_text
 from notifiers.http import JsonApi, json_of, text_of
 from notifiers.options import Options
 
@@ -163,7 +163,7 @@ def message(stored: StoredLead, routed: Routed) -> str:
     if lo is not None or hi is not None:
         parts.append("budget " + "–".join(f"${v:,.0f}" for v in (lo, hi) if v is not None))
     if routed.get("agent"):
-        parts.append(f"assigned to {routed['agent']} ({routed.get('why')})")
+        parts.append(f"assigned to {agent_text(routed)} ({routed.get('why')})")
     parts.append(f"leadpipe lead #{stored.id}")
     about = "— " + " · ".join(parts)
     return f"{lead.message}\n\n{about}" if lead.message else about

@@ -2,10 +2,14 @@
 
 Three actions, three outbox rows with their own idempotency keys, sent in that order:
 
-- ``contact`` — search by email or phone (one search: email match preferred), update the
-  contact found by the field policies, or create one. A create answered 409 ``Contact
-  already exists. Existing ID: N`` (the search lags writes by up to ~30 s) updates N.
-  Its result, ``{"contact_id": …}``, is what the other two read from ``Action.earlier``.
+- ``contact`` — the contact the same person's earlier lead was delivered to, when there
+  is one (``Action.person``; the search may not see it yet); else search by email or phone
+  (one search: email match preferred); then read that contact fresh (``GET``: search
+  results lag updates too) and update it by the field policies — or create one. A create
+  answered 409 ``Contact already exists. Existing ID: N`` (the search lags writes by up to
+  ~30 s) updates N. Its result, ``{"contact_id": …}``, is what the other two read from
+  ``Action.earlier``. ``per_person``: the dispatcher sends one person's contact rows one at
+  a time, so a second lead of the person waits for the first's contact and then reuses it.
 - ``note`` — the inquiry, associated with the contact.
 - ``task`` — a follow-up for the agent (``hubspot_owner_id`` = the agent's
   ``crm_user_id``), associated with the contact; not for drip leads.
@@ -39,7 +43,7 @@ from typing import Any, ClassVar
 
 from daemon.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from daemon.lead import Lead, StoredLead
-from notifiers.base import Action, Outcome, RateLimit, Routed
+from notifiers.base import Action, Outcome, RateLimit, Routed, agent_text
 from notifiers.http import JsonApi, json_of, text_of
 from notifiers.options import Options
 
@@ -71,6 +75,8 @@ class HubSpot:
         "base_url", "access_token", "fields", "search_lag", "task_due", "search_rate_limit"})
     #: how many of a waiting note's or task's retries double up to a lease (see _contact_of)
     WAIT_STEPS: ClassVar[int] = 7
+    #: one person's rows go one at a time, and ``contact`` gets the earlier leads' contact
+    per_person: ClassVar[bool] = True
 
     def __init__(self, access_token: str, *, base_url: str = "https://api.hubapi.com",
                  fields: Mapping[str, str] | None = None, search_lag: float = 30.0,
@@ -120,8 +126,8 @@ class HubSpot:
     # -- the interface ----------------------------------------------------------------
 
     def cost(self, action: str) -> Mapping[str, int]:
-        if action == CONTACT:  # a search, then a create or an update
-            return {"requests": 2, "search": 1}
+        if action == CONTACT:  # a search, a read, then a create or an update
+            return {"requests": 3, "search": 1}
         return {"requests": 1}
 
     @classmethod
@@ -148,9 +154,20 @@ class HubSpot:
 
     def _contact(self, stored: StoredLead, action: Action) -> Outcome:
         wanted = contact_properties(stored.lead, action.params)
+        for earlier in action.person:  # the same person's earlier lead made or found it
+            known = earlier.get("contact_id")
+            fresh = self._read(str(known)) if known else None
+            if fresh is not None:
+                contact_id, current = fresh
+                changed = self._update(contact_id, current, wanted)
+                return Outcome.delivered(status_code=200, response=f"the person's contact {contact_id}",
+                                         result={"contact_id": contact_id, "created": False,
+                                                 "reused": True, "updated": changed})
+            break  # deleted in HubSpot since: look for the person afresh
         found = self._search(stored.lead)
-        if found is not None:
-            contact_id, current = found
+        fresh = self._read(found) if found is not None else None
+        if fresh is not None:
+            contact_id, current = fresh
             changed = self._update(contact_id, current, wanted)
             return Outcome.delivered(status_code=200, response=f"found contact {contact_id}",
                                      result={"contact_id": contact_id, "created": False,
@@ -163,7 +180,11 @@ class HubSpot:
                 raise PermanentDeliveryError(f"hubspot: 409 without an existing id: {resp.text[:200]}",
                                              status_code=409, response=text_of(resp))
             contact_id = m.group(1)
-            changed = self._update(contact_id, self._read(contact_id), wanted)
+            fresh = self._read(contact_id)
+            if fresh is None:
+                raise TransientDeliveryError(f"hubspot: contact {contact_id} named by a 409 is not found")
+            contact_id, current = fresh
+            changed = self._update(contact_id, current, wanted)
             return Outcome.delivered(status_code=409, response=text_of(resp),
                                      result={"contact_id": contact_id, "created": False,
                                              "conflict": True, "updated": changed})
@@ -221,8 +242,9 @@ class HubSpot:
 
     # -- contacts -----------------------------------------------------------------------
 
-    def _search(self, lead: Lead) -> tuple[str, dict[str, Any]] | None:
-        """The contact with the lead's email, else one with its phone."""
+    def _search(self, lead: Lead) -> str | None:
+        """The id of the contact with the lead's email, else of one with its phone (as the
+        search index saw them up to ``search_lag`` ago)."""
         groups = [{"filters": [{"propertyName": prop, "operator": "EQ", "value": value}]}
                   for prop, value in (("email", lead.email), ("phone", lead.phone)) if value]
         if not groups:
@@ -238,12 +260,17 @@ class HubSpot:
         email = (lead.email or "").lower()
         by_email = [r for r in results if email and str(props(r).get("email") or "").lower() == email]
         chosen = by_email or results
-        return (str(chosen[0]["id"]), props(chosen[0])) if chosen else None
+        return str(chosen[0]["id"]) if chosen else None
 
-    def _read(self, contact_id: str) -> dict[str, Any]:
-        resp = self.api.call("GET", f"{_CONTACTS}/{contact_id}",
+    def _read(self, contact_id: str) -> tuple[str, dict[str, Any]] | None:
+        """The contact as it is now: its id (a merged contact answers with the one it was
+        merged into) and properties; ``None`` when it is gone (404)."""
+        resp = self.api.call("GET", f"{_CONTACTS}/{contact_id}", handles=(404,),
                              params={"properties": ",".join(self.fields)})
-        return dict(json_of(resp).get("properties") or {})
+        if resp.status_code == 404:
+            return None
+        data = json_of(resp)
+        return str(data.get("id") or contact_id), dict(data.get("properties") or {})
 
     def _update(self, contact_id: str, current: Mapping[str, Any], wanted: Mapping[str, str]) -> list[str]:
         changes = merge(current, wanted, self.fields)
@@ -291,7 +318,7 @@ def note_body(stored: StoredLead, routed: Routed) -> str:
     if lead.intent:
         lines.append(f"Wants to {e(lead.intent)}")
     if routed.get("agent"):
-        lines.append(f"Assigned to {e(str(routed['agent']))} ({e(str(routed.get('why')))})")
+        lines.append(f"Assigned to {e(str(agent_text(routed)))} ({e(str(routed.get('why')))})")
     elif routed.get("status") == "drip":
         lines.append("Low tier: drip campaign, no agent")
     return "<p>" + "</p><p>".join(lines) + "</p>"

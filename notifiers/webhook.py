@@ -1,7 +1,8 @@
 """A signed webhook: each routed lead is POSTed as JSON to any URL.
 
 The body is the stored lead of DESIGN.md (the lead contract plus ``id``, ``status``,
-``agent`` and ``claimed_by``). Headers:
+``agent`` and ``claimed_by``), plus the agent's ``agent_email`` and ``agent_crm_user_id``
+(``null`` without an agent, or when the configuration does not give them). Headers:
 
 - ``X-Leadpipe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`` —
   the receiver recomputes it over the raw body and rejects a mismatch or an old ``t``
@@ -82,7 +83,8 @@ class Webhook:
         """POST the lead, signed; raises ``TransientDeliveryError`` / ``PermanentDeliveryError``."""
         if action.name != LEAD or lead is None:
             raise PermanentDeliveryError(f"webhook cannot {action.name!r} without a lead")
-        body = json.dumps(lead.to_json(), ensure_ascii=False, separators=(",", ":")).encode()
+        body = json.dumps(payload(lead, action.params), ensure_ascii=False,
+                          separators=(",", ":")).encode()
         stamp = int(self.clock().timestamp())
         headers = {"Content-Type": "application/json",
                    SIGNATURE_HEADER: signature_header(self.secret, stamp, body),
@@ -91,6 +93,14 @@ class Webhook:
         resp = self.api.call("POST", self.url, content=body, headers=headers,
                              shown=urlsplit(self.url).netloc)
         return Outcome.delivered(status_code=resp.status_code, response=text_of(resp))
+
+
+def payload(lead: StoredLead, routed: Routed) -> dict[str, Any]:
+    """The JSON body: the stored lead, and how to reach its agent (from the routing)."""
+    mine = bool(routed.get("agent")) and routed.get("agent") == lead.agent
+    return {**lead.to_json(),
+            "agent_email": routed.get("agent_email") if mine else None,
+            "agent_crm_user_id": routed.get("crm_user_id") if mine else None}
 
 
 def sign(secret: bytes, stamp: int, body: bytes) -> str:

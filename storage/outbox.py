@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import DeliveryAttemptRow, OutboxRow
+from storage.models import DeliveryAttemptRow, LeadRow, OutboxRow
 
 #: rows in these states are waiting for the dispatcher (``sending`` once its lease ends)
 WAITING = ("pending", "sending")
@@ -199,6 +199,35 @@ def earlier_results(session: Session, lead_id: int | None, notifier: str) -> dic
         .order_by(OutboxRow.id)
     )
     return {action: dict(result or {}) for action, result in rows}
+
+
+@dataclass(frozen=True)
+class PersonDeliveries:
+    """A notifier's rows of one action for the earlier leads of a lead's person (the same
+    phone or email): the first still waiting to be sent, and what the delivered ones
+    returned, newest lead first."""
+
+    waiting: int | None
+    results: tuple[Mapping[str, Any], ...]
+
+
+def same_person(session: Session, lead_id: int, notifier: str, action: str) -> PersonDeliveries:
+    """``notifier``'s ``action`` rows for the leads before ``lead_id`` with its phone or email."""
+    lead = session.get(LeadRow, lead_id)
+    if lead is None or not (lead.email or lead.phone):
+        return PersonDeliveries(None, ())
+    person = or_(LeadRow.email == lead.email if lead.email else false(),
+                 LeadRow.phone == lead.phone if lead.phone else false())
+    rows = session.execute(
+        select(OutboxRow.id, OutboxRow.status, OutboxRow.result)
+        .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
+        .where(person, LeadRow.id < lead_id, OutboxRow.notifier == notifier,
+               OutboxRow.action == action)
+        .order_by(LeadRow.id.desc(), OutboxRow.id.desc())
+    ).all()
+    waiting = min((r.id for r in rows if r.status in WAITING), default=None)
+    results = tuple(dict(r.result or {}) for r in rows if r.status == "delivered")
+    return PersonDeliveries(waiting, results)
 
 
 def next_due(session: Session) -> datetime | None:

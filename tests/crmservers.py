@@ -16,11 +16,16 @@ A request whose body stops short of its ``Content-Length`` (the client was kille
 writing the headers and the body) is not carried out, as no real server would hand it to
 the application; ``aborted`` lists them (method, path), and ``requests`` leaves them out.
 
+``hold(route)`` makes the next call of ``route`` be carried out and then wait for
+``release()`` before it is answered (``held`` is set meanwhile): a sender still in its call
+while another replica goes on.
+
 ``FubServer`` keeps people and events (``POST /v1/events``; a source in ``archived`` gets
 204), matching people by email or phone as FUB does. ``HubSpotServer`` keeps contacts,
 notes and tasks; a create with a known email is answered 409 ``Contact already exists.
 Existing ID: N``, and search sees a contact only ``search_lag`` seconds after its create,
-as HubSpot's index lags its writes.
+and its properties as they were ``search_lag`` ago (an update, too, reaches the index
+late), as HubSpot's index lags its writes; ``GET`` by id reads the contact as it is.
 """
 
 from __future__ import annotations
@@ -82,6 +87,9 @@ class ApiServer:
         self.route_limits: dict[str, tuple[int, float]] = {}
         self._windows: dict[str, deque[float]] = defaultdict(deque)
         self._script: dict[str, deque[Scripted]] = defaultdict(deque)
+        self._holds: dict[str, threading.Event] = {}
+        self._holding: list[threading.Event] = []  # holds taken by a call now waiting
+        self.held = threading.Event()
         self.lock = threading.RLock()
         outer = self
 
@@ -154,6 +162,16 @@ class ApiServer:
             body = {"status": "error", "message": f"scripted {status}"}
         self._script[route].append(Scripted(status, body, headers, hang, process))
 
+    def hold(self, route: str) -> None:
+        """The next call of ``route`` is carried out, then not answered until ``release()``."""
+        self._holds[route] = threading.Event()
+
+    def release(self) -> None:
+        for event in [*self._holds.values(), *self._holding]:
+            event.set()
+        self._holds.clear()
+        self._holding.clear()
+
     def named(self, route: str, status: int | None = None) -> list[Request]:
         """The requests of ``route`` (answered ``status``, if given), in order of arrival."""
         with self.lock:
@@ -208,6 +226,12 @@ class ApiServer:
             else:
                 with self.lock:
                     answer = self._serve(route, match, req)
+                    hold = self._holds.pop(route, None)
+                    if hold is not None:
+                        self._holding.append(hold)
+                if hold is not None:
+                    self.held.set()
+                    hold.wait(60)
         req.status = answer[0]
         return answer
 
@@ -313,27 +337,47 @@ class HubSpotServer(ApiServer):
         with self.lock:
             cid = str(next(self._ids))
             born = time.perf_counter() - (self.search_lag if searchable else 0.0)
-            self.contacts[cid] = {"id": cid, "properties": dict(properties), "born": born}
+            self.contacts[cid] = {"id": cid, "properties": dict(properties), "born": born,
+                                  "versions": [(born, dict(properties))]}
             return cid
 
-    def _object(self, c: dict[str, Any], props: list[str] | None = None) -> dict[str, Any]:
-        shown = c["properties"] if props is None else {k: c["properties"].get(k) for k in props}
+    def edit_contact(self, cid: str, properties: dict[str, str]) -> None:
+        """Someone changes the contact in HubSpot now (an agent, another integration)."""
+        with self.lock:
+            self._write(self.contacts[cid], properties)
+
+    def _write(self, c: dict[str, Any], properties: dict[str, Any]) -> None:
+        c["properties"].update(properties)
+        c["versions"].append((time.perf_counter(), dict(c["properties"])))
+
+    def _indexed(self, c: dict[str, Any], now: float) -> dict[str, Any] | None:
+        """The contact's properties as the search index has them: ``search_lag`` ago."""
+        seen = [props for at, props in c["versions"] if now - at >= self.search_lag]
+        return seen[-1] if seen else None
+
+    def _object(self, c: dict[str, Any], props: list[str] | None = None,
+                properties: dict[str, Any] | None = None) -> dict[str, Any]:
+        have = c["properties"] if properties is None else properties
+        shown = have if props is None else {k: have.get(k) for k in props}
         return {"id": c["id"], "properties": shown, "createdAt": "2026-11-03T14:00:00.000Z",
                 "updatedAt": "2026-11-03T14:00:00.000Z", "archived": False}
 
     def on_search(self, m: re.Match[str], req: Request) -> Answer:
         body = req.body or {}
         now = time.perf_counter()
-        visible = [c for c in self.contacts.values() if now - c["born"] >= self.search_lag]
+        visible = [(c, indexed) for c in self.contacts.values()
+                   if (indexed := self._indexed(c, now)) is not None]
 
-        def matches(c: dict[str, Any], f: dict[str, Any]) -> bool:
-            have = str(c["properties"].get(f["propertyName"]) or "")
+        def matches(indexed: dict[str, Any], f: dict[str, Any]) -> bool:
+            have = str(indexed.get(f["propertyName"]) or "")
             return f.get("operator") == "EQ" and have.lower() == str(f["value"]).lower()
 
-        found = [c for c in visible if any(all(matches(c, f) for f in g.get("filters", ()))
-                                           for g in body.get("filterGroups", ()))]
+        found = [(c, indexed) for c, indexed in visible
+                 if any(all(matches(indexed, f) for f in g.get("filters", ()))
+                        for g in body.get("filterGroups", ()))]
         props = body.get("properties") or None
-        return 200, {"total": len(found), "results": [self._object(c, props) for c in found]}, {}
+        return 200, {"total": len(found),
+                     "results": [self._object(c, props, indexed) for c, indexed in found]}, {}
 
     def on_create(self, m: re.Match[str], req: Request) -> Answer:
         props = dict((req.body or {}).get("properties") or {})
@@ -343,7 +387,9 @@ class HubSpotServer(ApiServer):
                 return 409, {"status": "error", "message": f"Contact already exists. Existing ID: {c['id']}",
                              "correlationId": "c0ffee", "category": "CONFLICT"}, {}
         cid = str(next(self._ids))
-        self.contacts[cid] = {"id": cid, "properties": props, "born": time.perf_counter()}
+        born = time.perf_counter()
+        self.contacts[cid] = {"id": cid, "properties": props, "born": born,
+                              "versions": [(born, dict(props))]}
         return 201, self._object(self.contacts[cid]), {}
 
     def on_list(self, m: re.Match[str], req: Request) -> Answer:
@@ -360,7 +406,7 @@ class HubSpotServer(ApiServer):
         c = self.contacts.get(m.group(1))
         if c is None:
             return 404, {"status": "error", "message": "resource not found"}, {}
-        c["properties"].update((req.body or {}).get("properties") or {})
+        self._write(c, dict((req.body or {}).get("properties") or {}))
         return 200, self._object(c), {}
 
     def _engagement(self, kept: list[dict[str, Any]], req: Request) -> Answer:

@@ -55,7 +55,8 @@ def test_a_routed_lead_becomes_exactly_one_event_on_its_agent_with_tags_and_prop
     body = call.body
     assert body["type"] == "Property Inquiry" and body["source"] == "zillow" and body["system"] == "leadpipe-test"
     assert body["message"].startswith("Can I see it this week?\n\n— score 50 (standard) · "
-                                      "budget $500,000–$700,000 · assigned to Ana Ruiz (round_robin)")
+                                      "budget $500,000–$700,000 · assigned to Ana Ruiz "
+                                      "<ana@example.com>, CRM user 17 (round_robin)")
     assert body["person"] == {"firstName": "Dana", "lastName": "Lee1",
                               "emails": [{"value": "dana1@example.com"}],
                               "phones": [{"value": "+13055550001"}],

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -65,7 +66,7 @@ def test_a_lead_becomes_one_contact_one_note_and_one_task_for_its_agent(db: Data
         (assoc,) = obj["associations"]
         assert assoc["to"]["id"] == contact["id"] and assoc["types"][0]["associationTypeId"] == type_id
     assert "Can I see it this week?" in note["properties"]["hs_note_body"]
-    assert "Ana Ruiz" in note["properties"]["hs_note_body"]
+    assert "Assigned to Ana Ruiz &lt;ana@example.com&gt;, CRM user 17 (round_robin)" in note["properties"]["hs_note_body"]
     assert task["properties"]["hubspot_owner_id"] == "17"
     assert (task["properties"]["hs_task_priority"], task["properties"]["hs_task_type"]) == ("HIGH", "CALL")
     assert [(d.action, d.status, d.idempotency_key) for d in rows(db, lead_id=lead_id)] == [
@@ -276,6 +277,102 @@ def test_a_note_and_task_outwait_a_contact_still_leased_by_a_killed_process(db: 
     assert [(d.action, d.status) for d in rows(db, notifier="hubspot")] == [
         ("contact", "delivered"), ("note", "delivered"), ("task", "delivered")]
     assert len(hubspot.contacts) == 1 and len(hubspot.notes) == 1 and len(hubspot.tasks) == 1
+
+
+def lagged(server: HubSpotServer) -> HubSpot:
+    """The notifier as configured for a HubSpot whose search lags 30 s (the default)."""
+    return hs_notifier(server, search_lag=30, lease=60, timeout=2)
+
+
+def test_two_leads_of_one_person_within_the_search_lag_make_one_contact(db: Database):
+    # issue 15: lead A created contact 670; lead B (same phone, new email) searched 0.84 s
+    # later, found nothing (the search lags writes), got no 409 (new email) and created 673
+    with HubSpotServer(search_lag=30) as hubspot:
+        router = crm_router(db, {"hubspot": HubSpot})
+        a = add_lead(db, router, make_lead(11, phone="+16155550166", email="dana@example.com"))
+        b = add_lead(db, router, make_lead(12, phone="+16155550166", email="dana.lee@work.example"))
+        dispatcher = crm_dispatcher(db, {"hubspot": lagged(hubspot)}, lease=60)
+        drain_until(dispatcher, all_delivered(db, "hubspot"))
+
+        (contact,) = hubspot.contacts.values()
+        assert contact["properties"]["email"] == "dana@example.com"  # fill_empty: A's stays
+        assert contact["properties"]["phone"] == "+16155550166"
+        assert [n["associations"][0]["to"]["id"] for n in hubspot.notes] == [contact["id"]] * 2
+        assert [t["associations"][0]["to"]["id"] for t in hubspot.tasks] == [contact["id"]] * 2
+        assert rows(db, lead_id=a)[0].result == {"contact_id": contact["id"], "created": True}
+        assert rows(db, lead_id=b)[0].result == {"contact_id": contact["id"], "created": False,
+                                                 "reused": True, "updated": []}
+        assert len(hubspot.named("create")) == 1 and len(hubspot.named("search")) == 1
+
+
+def test_a_second_leads_update_does_not_overwrite_the_email_the_first_just_set(db: Database):
+    # issue 15: fill_empty was decided on the lagged search result — B's PATCH overwrote
+    # the email A's PATCH had just set on the person's existing contact
+    with HubSpotServer(search_lag=30) as hubspot:
+        existing = hubspot.add_contact({"phone": "+16155550166", "firstname": "Dana"})
+        router = crm_router(db, {"hubspot": HubSpot})
+        add_lead(db, router, make_lead(13, phone="+16155550166", email="dana@example.com"))
+        add_lead(db, router, make_lead(14, phone="+16155550166", email="dana.lee@work.example"))
+        dispatcher = crm_dispatcher(db, {"hubspot": lagged(hubspot)}, lease=60)
+        drain_until(dispatcher, all_delivered(db, "hubspot"))
+
+        assert list(hubspot.contacts) == [existing]
+        assert hubspot.contacts[existing]["properties"]["email"] == "dana@example.com"
+        assert [r.body["properties"] for r in hubspot.named("update")] == [
+            {"email": "dana@example.com", "hubspot_owner_id": "17"}]  # B had nothing to fill
+
+
+def test_a_contact_found_by_search_is_read_fresh_before_fill_empty_is_decided(db: Database):
+    # an agent typed the person's email into HubSpot a moment ago: the search still shows
+    # the contact without one, and fill_empty must not write the lead's over it
+    with HubSpotServer(search_lag=30) as hubspot:
+        existing = hubspot.add_contact({"phone": "+16155550166", "firstname": "Dana"})
+        hubspot.edit_contact(existing, {"email": "dana.private@example.com"})
+        router = crm_router(db, {"hubspot": HubSpot})
+        add_lead(db, router, make_lead(15, phone="+16155550166", email="dana@example.com"))
+        dispatcher = crm_dispatcher(db, {"hubspot": lagged(hubspot)}, lease=60)
+        drain_until(dispatcher, all_delivered(db, "hubspot"))
+        assert len(hubspot.named("search")) == 1 and len(hubspot.named("read")) == 1
+        assert hubspot.contacts[existing]["properties"]["email"] == "dana.private@example.com"
+        assert [r.body["properties"] for r in hubspot.named("update")] == [{"hubspot_owner_id": "17"}]
+
+
+def test_one_persons_contact_rows_go_one_at_a_time_across_replicas(db: Database):
+    # replica 1 is still creating A's contact when replica 2 takes B's row: B must wait
+    # for it (and then reuse it), not search, find nothing and create a second contact
+    with HubSpotServer(search_lag=30) as hubspot:
+        router = crm_router(db, {"hubspot": HubSpot})
+        add_lead(db, router, make_lead(16, phone="+16155550166", email="dana@example.com"))
+        b = add_lead(db, router, make_lead(17, phone="+16155550166", email="dana.lee@work.example"))
+        first = crm_dispatcher(db, {"hubspot": lagged(hubspot)}, lease=60)
+        second = crm_dispatcher(db, {"hubspot": lagged(hubspot)}, lease=60)
+        hubspot.hold("create")
+        busy = threading.Thread(target=first.run_due, kwargs={"limit": 1})  # A's contact row
+        busy.start()
+        try:
+            assert hubspot.held.wait(10)
+            sent = second.run_due()
+        finally:
+            hubspot.release()
+            busy.join(10)
+        (b_contact,) = [x for x in sent if x.action == "contact"]
+        assert b_contact.fate == "deferred"
+        assert len(hubspot.named("search")) == 1  # A's only
+        drain_until(second, all_delivered(db, "hubspot"))
+        assert len(hubspot.contacts) == 1 and len(hubspot.named("create")) == 1
+        assert rows(db, lead_id=b)[0].result["reused"] is True  # type: ignore[index]
+
+
+def test_a_contact_deleted_in_hubspot_since_the_earlier_lead_is_looked_up_again(db: Database, hubspot: HubSpotServer):
+    router = crm_router(db, {"hubspot": HubSpot})
+    add_lead(db, router, make_lead(18, phone="+16155550166"))
+    deliver_all(db, hubspot)
+    hubspot.contacts.clear()  # merged away or deleted by an agent
+    add_lead(db, router, make_lead(19, phone="+16155550166", email="dana19@example.com"))
+    deliver_all(db, hubspot)
+    (contact,) = hubspot.contacts.values()
+    assert contact["properties"]["email"] == "dana19@example.com"
+    assert [n["associations"][0]["to"]["id"] for n in hubspot.notes][-1] == contact["id"]
 
 
 def test_field_policies_decide_what_an_existing_contact_gets():

@@ -47,9 +47,20 @@ def test_a_routed_lead_is_posted_as_the_lead_contract_signed_with_an_idempotency
     assert call.headers["Idempotency-Key"] == f"lead:{lead_id}:webhook:lead"
     assert call.headers["Content-Type"] == "application/json"
     body = json.loads(call.raw)
-    assert set(body) == STORED_KEYS
+    assert set(body) == STORED_KEYS | {"agent_email", "agent_crm_user_id"}
     assert (body["id"], body["status"], body["agent"], body["phone"]) == (
         lead_id, "assigned", "Ana Ruiz", "+13055550001")
+    # issue 15: the agent by display name only; a dialer or CRM matches users by email or id
+    assert (body["agent_email"], body["agent_crm_user_id"]) == ("ana@example.com", "17")
+
+
+def test_a_lead_without_an_agent_says_so_with_nulls(db: Database, receiver: WebhookReceiver):
+    router = crm_router(db, {"webhook": Webhook})
+    add_lead(db, router, make_lead(3, "low"))  # drip: no agent
+    crm_dispatcher(db, {"webhook": Webhook(receiver.url, SECRET, timeout=2)}).drain()
+    body = json.loads(receiver.named("hook")[0].raw)
+    assert (body["status"], body["agent"], body["agent_email"], body["agent_crm_user_id"]) == (
+        "drip", None, None, None)
 
 
 def test_a_signature_fails_for_another_body_another_secret_or_an_old_timestamp():
