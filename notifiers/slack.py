@@ -65,6 +65,8 @@ LOOK_BACK = timedelta(minutes=10)
 HISTORY_PAGES = 10
 #: what a missing history scope is told to add
 HISTORY_SCOPES = "channels:history (groups:history for a private channel) and im:history"
+#: the bot scopes ``check`` (``leadpipe doctor``) wants to see granted
+REQUIRED_SCOPES = ("chat:write", "im:write", "channels:history", "im:history")
 
 # Slack error codes worth trying again (everything else with ok=false is permanent).
 _TRANSIENT_CODES = frozenset({
@@ -145,8 +147,19 @@ class Slack:
         return handler(lead, action)
 
     def check(self) -> str:
-        """``auth.test``: who the token belongs to. Raises ``DeliveryError``."""
+        """``auth.test``: who the token belongs to, and that it has the scopes leadpipe
+        uses (when Slack lists them, in ``X-OAuth-Scopes``). Raises ``DeliveryError``."""
         resp = self._call("auth_test")
+        granted = next((str(v[0] if isinstance(v, list) else v) for k, v in (resp.headers or {}).items()
+                        if k.lower() == "x-oauth-scopes"), None)
+        if granted is not None:
+            have = {x.strip() for x in granted.split(",") if x.strip()}
+            missing = [x for x in REQUIRED_SCOPES if x not in have]
+            if missing:
+                raise PermanentDeliveryError(
+                    f"slack: the bot token lacks the scopes {', '.join(missing)} (add them under "
+                    "OAuth & Permissions and reinstall the app; the history scopes let a retry "
+                    "check that a message was not posted already)")
         return f"Slack: bot {resp.get('user')} in workspace {resp.get('team')}"
 
     # -- actions ----------------------------------------------------------------------

@@ -68,6 +68,8 @@ class SlackServer:
         self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._holds: dict[str, threading.Event] = {}
         self.held = threading.Event()  # set once a held call was carried out
+        #: the bot token's scopes, sent as ``X-OAuth-Scopes`` as Slack does
+        self.scopes = "chat:write,im:write,channels:history,groups:history,im:history"
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -181,7 +183,7 @@ class SlackServer:
         if hold is not None:
             self.held.set()
             hold.wait(60)
-        return 200, answer, {}
+        return 200, answer, {"X-OAuth-Scopes": self.scopes}
 
     def _ok(self, method: str, body: dict[str, Any], ts: str) -> dict[str, Any]:
         if method == "auth.test":

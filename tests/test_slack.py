@@ -108,6 +108,12 @@ def test_auth_test_names_the_bot_and_workspace(slack: SlackServer):
     assert notifier(slack).check() == "Slack: bot leadpipe in workspace Test Brokerage"
 
 
+def test_doctor_names_the_scopes_the_bot_token_lacks(slack: SlackServer):
+    slack.scopes = "chat:write,im:write"
+    with pytest.raises(PermanentDeliveryError, match=r"lacks the scopes channels:history, im:history"):
+        notifier(slack).check()
+
+
 def test_notifiers_are_chosen_by_name():
     assert notifier_class("slack") is Slack and NOTIFIERS["slack"].name == "slack"
 
