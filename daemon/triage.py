@@ -79,7 +79,7 @@ _NOT_LEAD_SUBJECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     ))
 _LEAD_SUBJECT = re.compile(
     r"\b(?:new|hot|fresh|incoming)\b.{0,25}\b(?:lead|leads|inquiry|enquiry|prospect|contact|buyer|renter"
-    r"|tenant|seller|submission|response|entry|message|request)\b|\blead (?:from|for|alert|notification)\b"
+    r"|tenant|seller|submission|response|entry|message|request|client)\b|\bnew match\b(?! for)|\bmatched you\b|\blead (?:from|for|alert|notification)\b"
     r"|\b(?:inquiry|enquiry|inquired|interested|question) (?:about|from|on|for|regarding|in)\b|\binterested\b"
     r"|\b(?:tour|viewing|rental|tenant|buyer|seller|contact|info(?:rmation)?|property) request\b"
     r"|\bwants? to (?:tour|see|know|rent|buy|sell|schedule|view|visit)\b|\bschedule (?:a )?(?:tour|showing"
@@ -126,7 +126,9 @@ def by_headers(msg: Message) -> str | None:
     ctype = (msg.header("Content-Type") or "").lower()
     if "multipart/report" in ctype or sender.startswith(("mailer-daemon@", "postmaster@")):
         return "bounce"
-    if _BOUNCE_SUBJECT.search(subject) and not _LEAD_SUBJECT.search(subject):
+    bounce = _BOUNCE_SUBJECT.search(subject)
+    # "Undeliverable: New lead" is a bounce of a lead; "New lead (undeliverable address)" may be one
+    if bounce and (bounce.start() <= 2 or not _LEAD_SUBJECT.search(subject)):
         return "bounce"
     if msg.has_part("text/calendar"):
         return "calendar_invite"
@@ -158,6 +160,8 @@ def judge(msg: Message, reading: Reading, parties: Parties | None = None) -> Ver
     if any(reading.chosen.get(n) is not None and reading.chosen[n].strength >= 60
            for n in ("full_name", "first_name", "message")):
         lead += 1
+    if any(f.how == "a sentence" and f.field == "full_name" for f in reading.candidates):
+        lead += 1  # a person introduced as a lead is: "<Name> says:", "Meet <Name>", "Lead from <Name>"
     against, kind = 0, ""
     for name, pattern in _NOT_LEAD_SUBJECTS:
         if pattern.search(subject):

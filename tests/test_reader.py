@@ -1,0 +1,215 @@
+"""The reader (daemon/reader.py) and the verdict (daemon/triage.py) on emails no rule knows.
+
+Each test names the promise of issue 14 it holds: a layout read, a value cleaned, a contact
+that is someone else's passed over, a non-lead ignored. The layouts are the general ones of
+shared SOURCES.md; the blind corpus (tests/test_accuracy.py) measures them at scale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_parsing import make_email
+
+from daemon.lead import DeadLetter, Ignored, Lead
+from daemon.pipeline import Engine, parse_email
+
+REPO = Path(__file__).resolve().parents[1]
+ENGINE = Engine.load(REPO / "rules")
+SENDER = "Nestfinder Leads <leads@mail.nestfinder.example>"
+
+
+def read(text: str | None = None, html: str | None = None, **kw: Any) -> Lead | DeadLetter | Ignored:
+    kw.setdefault("sender", SENDER)
+    kw.setdefault("subject", "New lead for 12 Elm St")
+    return parse_email(make_email(text, html, **kw), ENGINE)
+
+
+def lead(text: str | None = None, html: str | None = None, **kw: Any) -> Lead:
+    outcome = read(text, html, **kw)
+    assert isinstance(outcome, Lead), outcome
+    return outcome
+
+
+# -- label layouts ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", [
+    "Name: Ann Lee\nPhone: (303) 555-0134\nEmail: ann@example.com",
+    "Name:Ann Lee\nPhone:(303) 555-0134\nEmail:ann@example.com",
+    "NAME: Ann Lee\nPHONE: (303) 555-0134\nEMAIL: ann@example.com",
+    "Name - Ann Lee\nPhone - (303) 555-0134\nEmail - ann@example.com",
+    "Name = Ann Lee\nPhone = (303) 555-0134\nEmail = ann@example.com",
+    "Name | Ann Lee\nPhone | (303) 555-0134\nEmail | ann@example.com",
+    "[Name] Ann Lee\n[Phone] (303) 555-0134\n[Email] ann@example.com",
+    "*Name* Ann Lee\n*Phone* (303) 555-0134\n*Email* ann@example.com",
+    "**Name:** Ann Lee\n**Phone:** (303) 555-0134\n**Email:** ann@example.com",
+    "Your Name (required) *: Ann Lee\nBest number to reach you: (303) 555-0134\nRenter's e-mail: ann@example.com",
+    "firstName: Ann\nlast_name = Lee\nphoneNumber: (303) 555-0134\ncontact.email: ann@example.com",
+    "Name\nAnn Lee\n\nPhone\n\n(303) 555-0134\nEmail\nann@example.com",
+    "| Name | Ann Lee |\n| Phone | (303) 555-0134 |\n| Email | ann@example.com |",
+])
+def test_every_label_layout_of_real_notifications_is_read(block: str):
+    got = lead("You have a new lead.\n\n" + block + "\n")
+    assert (got.full_name, got.phone, got.email) == ("Ann Lee", "+13035550134", "ann@example.com")
+
+
+@pytest.mark.parametrize("html", [
+    "<table><tr><td>Name</td><td>Ann Lee</td></tr><tr><td>Phone</td><td>(303) 555-0134</td></tr>"
+    "<tr><td>Email</td><td>ann@example.com</td></tr></table>",
+    "<table><tr><th>Name:</th><td>Ann Lee</td></tr><tr><th>Phone:</th><td>(303) 555-0134</td></tr>"
+    "<tr><th>Email:</th><td>ann@example.com</td></tr></table>",
+    "<dl><dt>Name</dt><dd>Ann Lee</dd><dt>Phone</dt><dd>(303) 555-0134</dd><dt>Email</dt>"
+    "<dd>ann@example.com</dd></dl>",
+    "<p><b>Name:</b> Ann Lee<br><b>Phone:</b> (303) 555-0134<br><b>Email:</b> ann@example.com</p>",
+    "<ul><li><span>Name</span>: <span>Ann Lee</span></li><li>Phone: <a href='tel:3035550134'>(303) 555-0134</a>"
+    "</li><li>Email: <a href='mailto:ann@example.com'>ann@example.com</a></li></ul>",
+    "<div class='h-card'><span class='p-name'>Ann Lee</span> <span class='p-tel'>(303) 555-0134</span> "
+    "<span class='p-email'>ann@example.com</span></div>",
+    "<html><head><meta name='lead_name' content='Ann Lee'><meta name='lead_phone' content='3035550134'>"
+    "<meta name='lead_email' content='ann@example.com'></head><body><p>New lead</p></body></html>",
+])
+def test_every_html_layout_is_read(html: str):
+    got = lead(html=f"<html><body><p>You have a new lead.</p>{html}</body></html>")
+    assert (got.full_name, got.phone, got.email) == ("Ann Lee", "+13035550134", "ann@example.com")
+
+
+# -- no labels -------------------------------------------------------------------------------
+
+
+def test_bare_lines_after_an_intro_sentence_are_read():
+    got = lead("A new lead came in from your Facebook ad. Details below:\n\nAnn\nLee\nann@example.com\n"
+               "303-555-0134\n")
+    assert (got.first_name, got.last_name, got.email, got.phone) == ("Ann", "Lee", "ann@example.com",
+                                                                      "+13035550134")
+
+
+@pytest.mark.parametrize(("text", "subject"), [
+    ("Ann Lee says:\n\"Is it still available?\"\n\nann@example.com\n(303) 555-0134\n", "New contact"),
+    ("Ann Lee is interested in 12 Elm St.\nann@example.com\n(303) 555-0134\n", "New inquiry"),
+    ("Meet Ann Lee!\nann@example.com\n(303) 555-0134\n", "You have a new match"),
+    ("Information for Ann Lee\nann@example.com\n(303) 555-0134\n", "Lead details"),
+    ("ann@example.com\n(303) 555-0134\n", "Rental lead from Ann Lee (Cedar Flats)"),
+    ("Reach them at ann@example.com or (303) 555-0134.\n", "Ann Lee wants to tour 12 Elm St"),
+])
+def test_names_in_sentences_and_the_subject_are_read(text: str, subject: str):
+    got = lead(text, subject=subject)
+    assert (got.full_name, got.email, got.phone) == ("Ann Lee", "ann@example.com", "+13035550134")
+
+
+def test_the_message_after_name_says_is_the_message():
+    got = lead("Ann Lee says:\n\"Is the unit still available in May?\"\n\nann@example.com\n(303) 555-0134\n",
+               subject="New contact")
+    assert got.message == "Is the unit still available in May?"
+
+
+def test_a_relays_display_name_and_reply_to_are_the_prospects():
+    got = lead("Is the 2BR still available?\n", sender='"Ann Lee via Rentzilla" <relay-8f3a9c21@rentzilla.test>',
+               subject="Rentzilla lead for 12 Elm St", headers={"Reply-To": "ann@example.com"})
+    assert (got.source, got.full_name, got.email) == ("rentzilla.test", "Ann Lee", "ann@example.com")
+
+
+def test_an_email_in_the_name_slot_is_moved_to_the_email_field_not_dropped():
+    got = lead("Name: ann@example.com\nPhone: (303) 555-0134\n")
+    assert (got.full_name, got.email) == (None, "ann@example.com")
+    assert "reader: no name found" in got.warnings
+
+
+# -- values cleaned --------------------------------------------------------------------------
+
+
+def test_link_decorations_quotes_and_markers_are_removed_before_the_shape_is_checked():
+    got = lead("Name: \"Ann Lee\" *\nEmail: ann@example.com<mailto:ann@example.com>\n"
+               "Phone: (303) 555-0134<tel:3035550134> (optional)\n")
+    assert (got.full_name, got.email, got.phone) == ("Ann Lee", "ann@example.com", "+13035550134")
+
+
+@pytest.mark.parametrize("placeholder", ["N/A", "none", "-", "Not provided", "(none)", "No last name given"])
+def test_placeholders_stand_for_nothing(placeholder: str):
+    got = lead(f"First Name: Ann\nLast Name: {placeholder}\nPhone: {placeholder}\nEmail: ann@example.com\n")
+    assert (got.full_name, got.last_name, got.phone) == ("Ann", None, None)
+
+
+@pytest.mark.parametrize(("typed", "cased"), [
+    ("griffin o'neil", "Griffin O'Neil"), ("JOHN MCDONALD", "John McDonald"),
+    ("anne-marie núñez", "Anne-Marie Núñez"),
+])
+def test_names_come_out_in_name_case(typed: str, cased: str):
+    assert lead(f"Name: {typed}\nPhone: (303) 555-0134\n").full_name == cased
+
+
+def test_trailing_words_and_display_name_leftovers_are_not_part_of_a_name():
+    got = lead("Please call back.\n", sender='"Ann Lee [example.com] via Zumpy" <lead.7731002@zumpy.example>',
+               subject="New lead", headers={"Reply-To": "ann@example.com"})
+    assert got.full_name == "Ann Lee"
+
+
+# -- whose contact it is ---------------------------------------------------------------------
+
+
+def test_the_senders_recipients_footers_and_agents_contacts_are_never_the_leads():
+    got = lead("Name: Ann Lee\nPhone: (303) 555-0134\n\nListing Agent\nBob Stone\n(303) 555-0177\n"
+               "bob@brokerage.example\n\nQuestions? Call us at (800) 555-0100 or support@nestfinder.example\n"
+               "Nestfinder, 100 Main St, Denver, CO 80202 | (303) 555-0100\nUnsubscribe\n")
+    assert (got.full_name, got.phone, got.email) == ("Ann Lee", "+13035550134", None)
+
+
+def test_a_labelled_prospect_value_wins_over_reply_to_and_says_what_was_passed_over():
+    got = lead("Name: Ann Lee\nEmail: ann@example.com\n", headers={"Reply-To": "ann.lee.work@example.net"})
+    assert got.email == "ann@example.com"
+    assert any("passed over 'ann.lee.work@example.net'" in w for w in got.warnings)
+
+
+# -- rules and the reader together -----------------------------------------------------------
+
+
+def test_a_lead_from_a_new_sender_is_named_after_its_domain_and_needs_no_name():
+    got = lead("Phone: (303) 555-0134\nMessage: call me\n")
+    assert (got.source, got.full_name, got.phone) == ("nestfinder.example", None, "+13035550134")
+    assert got.warnings[0].startswith("reader: no rule knows the sender leads@mail.nestfinder.example")
+    assert "leadpipe rules new nestfinder.example --lead ID" in got.warnings[0]
+    assert "reader: no name found" in got.warnings
+
+
+def test_a_field_a_rule_misses_is_filled_by_the_reader_with_a_drift_warning():
+    eml = (REPO / "fixtures" / "emails" / "zillow" / "current_layout_multipart.eml").read_bytes()
+    relabelled = eml.replace(b"Phone", b"Best number to reach you")
+    got = parse_email(relabelled, ENGINE)
+    assert isinstance(got, Lead) and got.source == "zillow" and got.phone is not None
+
+
+# -- never a false lead, and no noise ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("subject", "text", "headers", "kind"), [
+    ("Price reduced: 12 Elm St", "Now $450,000. Agent: Bob Stone (303) 555-0177 bob@brokerage.example\n", {},
+     "price_change"),
+    ("Your weekly market report", "Home values in Denver rose 2%.\nCall us: (303) 555-0100\n",
+     {"List-Unsubscribe": "<https://nestfinder.example/u>"}, "market_report"),
+    ("Completed: Purchase agreement for 12 Elm St", "All parties have signed.\nSigner: Ann Lee ann@example.com\n",
+     {}, "esign"),
+    ("Re: 12 Elm St", "Thanks, see you at 3.\n\nOn Mon, Bob Stone <bob@brokerage.example> wrote:\n> Name: Ann Lee\n"
+     "> Phone: (303) 555-0134\n", {}, "agent_reply"),
+    ("Automatic reply: New lead", "I am out of the office until Monday. (303) 555-0134\n",
+     {"X-Auto-Response-Suppress": "All"}, "auto_reply"),
+    ("Out of Office", "I am away on vacation with limited access to email.\nCell: (303) 555-0134\n", {},
+     "auto_reply"),
+    ("Undeliverable: New lead", "Your message to ann@example.com couldn't be delivered.\n", {}, "bounce"),
+    ("Invitation: Open house @ Sat 1pm", "Join us. Host: Bob Stone (303) 555-0177\n", {}, "calendar_invite"),
+    ("Your receipt from Nestfinder", "Order #4411: Premier leads, $99.\nQuestions? (303) 555-0100\n", {},
+     "receipt"),
+    ("Daily digest: 3 new leads", "Ann Lee ann@example.com\nBo Chen bo@example.com\nCy Diaz cy@example.com\n", {},
+     "crm_digest"),
+])
+def test_mail_that_is_not_a_lead_is_ignored_with_its_kind(subject: str, text: str, headers: dict[str, str],
+                                                          kind: str):
+    outcome = read(text, subject=subject, headers=headers)
+    assert outcome == Ignored(kind)
+
+
+def test_binary_garbage_is_an_unreadable_email_not_no_matching_rule():
+    outcome = parse_email(b"\x00\xff\xfe garbage \x00\x89PNG\r\n" * 200, ENGINE)
+    assert isinstance(outcome, DeadLetter) and outcome.reason.value == "unreadable_email"
+    assert "None" not in outcome.detail
