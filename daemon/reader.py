@@ -400,6 +400,9 @@ _SENTENCES = (
                rf"{_NAME}\s*(?:[.!:,]|$)\s*(?P<rest>.*)$"),
     re.compile(rf"\b(?:lead|inquiry|enquiry|message|request|contact|question|submission|response|note)\s+"
                rf"from\s+{_NAME}\s*(?:[(–|:,!.]|\s-\s|$)(?P<rest>.*)$", re.IGNORECASE),
+    # "New Lead from Zillow - Søren Østergaard", "Lead Alert | Ann Lee | $499,000"
+    re.compile(rf"\b(?:lead|inquiry|enquiry|contact|alert)\b[^-–|\n]{{0,40}}\s[-–|]\s+{_NAME}\s*(?:[-–|(]|$)"
+               rf"(?P<rest>.*)$", re.IGNORECASE),
 )
 _STOP = frozenset("""
 you your we our us a an the someone somebody anyone new lead leads buyer buyers renter renters seller
@@ -409,6 +412,8 @@ campaign ad ads zapier marketplace referral partner network listing property hom
 open our your one message inquiry request question someone tenant applicant consumer who details info
 information email phone name sender reply notification alert update today now please thanks thank
 leasing realty properties apartments residences rentals rental lofts llc inc ltd group management homes
+zillow trulia realtor redfin hotpads zumper craigslist apartmentlist homesnap movoto opendoor offerpad
+compass coldwell keller remax sotheby century tiktok youtube linkedin twitter nextdoor yelp bing
 estates flats partners associates company corp services office realtors brokerage support sales admin
 noreply no-reply
 """.split())

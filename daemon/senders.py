@@ -28,7 +28,8 @@ _ROBOT = re.compile(
     r"|mailer-daemon|system|auto|automated|info|hello|support|help|admin|leads?|team|news|newsletter"
     r"|updates?|marketing|service|contact|inquiries|noreply)\b", re.IGNORECASE)
 # relay addresses carry a token: reply-8f3a9c@…, 4f9e0c1a2b@convo.…, lead.123456@…
-_RELAY = re.compile(r"(?:^|[._+-])(?:reply|relay|convo|msg|message|lead|leads|r|rt|in)[._+-]|[0-9a-f]{8,}|\d{6,}",
+_RELAY = re.compile(r"(?:^|[._+-])(?:reply|relay|convo|msg|message|lead|leads|r|rt|in)[._+-]|[0-9a-f]{8,}|\d{6,}"
+                    r"|^(?=[a-z0-9]{8,}$)(?=(?:[a-z]*\d){2})",
                     re.IGNORECASE)
 _VIA = re.compile(r"\s+(?:via|through|from|on behalf of|by)\s+.+$|\s*[\[(][^\])]*[\])]\s*$", re.IGNORECASE)
 
@@ -86,8 +87,10 @@ class Parties:
             via = re.search(r"\b(?:via|through|by)\s+(.+)$", display, re.IGNORECASE)
             if via:
                 brand |= _words(via.group(1))
-            elif not _RELAY.search(sender.partition("@")[0]):
-                brand |= _words(display)  # a relay's display name is the prospect's
+            elif not _RELAY.search(sender.partition("@")[0]) and not _personal(display):
+                # "Nestfinder Leads" is the brand; "Ana Pereira" (a relay's, or a person's
+                # mailbox at the portal) is someone's name, never a brand
+                brand |= _words(display)
         return cls(sender, sender_domain, frozenset(recipients), frozenset(recipient_domains),
                    frozenset(brand), from_is_prospect)
 
@@ -140,6 +143,19 @@ def _recipients(msg: Message) -> list[str]:
             if addr:
                 out.append(addr)
     return out
+
+
+_PERSONAL = re.compile(r"^[A-ZÀ-Þ][\w'’.-]+(?:\s+[A-ZÀ-Þ][\w'’.-]+){1,2}$")
+_BUSINESS = frozenset("""leads lead team notifications notification alerts alert rentals rental realty homes
+properties property apartments listings listing support service services inquiries info group inc llc mail
+messages message system portal network agent agents premier connect online website web form forms app""".split())
+
+
+def _personal(display: str) -> bool:
+    """A display name that reads as a person's: two or three capitalised words, none a
+    business's word."""
+    text = display.strip(" \"'")
+    return bool(_PERSONAL.match(text)) and not any(w.casefold() in _BUSINESS for w in text.split())
 
 
 def _words(text: str) -> set[str]:
