@@ -236,8 +236,9 @@ class Dispatcher:
         with self.db.session() as s:
             lead = leads.get(s, d.lead_id) if d.lead_id is not None else None
             earlier = outbox.earlier_results(s, d.lead_id, d.notifier)
+            tried = d.attempts == 1 and outbox.was_attempted(s, d.id)
         action = Action(d.action, d.payload, d.idempotency_key, d.attempts, earlier,
-                        since=d.created_at, person=person)
+                        since=d.created_at, person=person, tried_before=tried)
         started = time.perf_counter()
         try:
             outcome = notifier.deliver(lead, action)

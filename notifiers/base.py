@@ -28,7 +28,8 @@ class Action:
     actions for the same lead returned, by action name (the Slack message a later update
     edits, the CRM contact a later note attaches to). ``attempt`` counts this one: above 1,
     an earlier attempt may have been carried out although its answer never came back (a
-    timeout, or a sender killed after the call, whose lease then ran out), so a notifier
+    timeout, or a sender killed after the call, whose lease then ran out) — as may one
+    before a ``deliveries retry`` reset the count (``tried_before``) —, so a notifier
     whose call is not idempotent looks first for what it did since ``since`` (when the row
     was written). ``person`` holds what the same notifier's delivered ``name`` actions
     returned for the same person's earlier leads (same phone or email), newest first.
@@ -41,6 +42,8 @@ class Action:
     earlier: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     since: datetime | None = None
     person: tuple[Mapping[str, Any], ...] = ()
+    #: attempts were made at this row before its count was reset (``deliveries retry``)
+    tried_before: bool = False
 
 
 @dataclass(frozen=True)

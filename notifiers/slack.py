@@ -214,11 +214,11 @@ class Slack:
         """``chat.postMessage`` with the row's key in the message metadata; after a first
         attempt, only when the channel has no message with that key yet."""
         key = action.idempotency_key
-        if key and action.attempt > 1:
+        if key and (action.attempt > 1 or action.tried_before):
             found = self._posted_already(channel, key, action)
             if found is not None:
-                log.info("slack %s: attempt %d found the message attempt %d posted (ts %s); "
-                         "not posting it again", action.name, action.attempt, action.attempt - 1,
+                log.info("slack %s: attempt %d found the message an earlier attempt posted "
+                         "(ts %s); not posting it again", action.name, action.attempt,
                          found.get("ts"))
                 return Outcome.delivered(
                     status_code=200, response=f"already posted: {channel} {found.get('ts')}",
@@ -238,9 +238,9 @@ class Slack:
                                   include_all_metadata=True, limit=200, cursor=cursor)
             except PermanentDeliveryError as exc:
                 raise PermanentDeliveryError(
-                    f"{exc} in conversations.history, which checks that attempt "
-                    f"{action.attempt - 1} did not post the message already: give the bot the "
-                    f"scopes {HISTORY_SCOPES}, then `leadpipe deliveries retry ID`",
+                    f"{exc} in conversations.history, which checks that an earlier attempt "
+                    f"did not post the message already: give the bot the scopes "
+                    f"{HISTORY_SCOPES}, then `leadpipe deliveries retry ID`",
                     status_code=exc.status_code, response=exc.response) from exc
             for message in resp.get("messages") or ():
                 meta = message.get("metadata") or {}

@@ -188,6 +188,13 @@ def release(session: Session, outbox_id: int, attempts: int, *, at: datetime) ->
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
+def was_attempted(session: Session, outbox_id: int) -> bool:
+    """Whether any attempt at the row is logged (also before a ``retry`` reset its count)."""
+    return session.scalar(
+        select(DeliveryAttemptRow.id).where(DeliveryAttemptRow.outbox_id == outbox_id).limit(1)
+    ) is not None
+
+
 def earlier_results(session: Session, lead_id: int | None, notifier: str) -> dict[str, dict[str, Any]]:
     """What this notifier's delivered rows for this lead returned, by action name."""
     if lead_id is None:

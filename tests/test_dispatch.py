@@ -181,6 +181,31 @@ def test_a_retry_without_the_history_scope_is_dead_not_a_second_post(db: Databas
     assert slack.named("chat.postMessage") == []
 
 
+def test_a_dead_post_retried_by_hand_after_its_answer_was_lost_is_not_posted_twice(db: Database):
+    # the first attempt's post was accepted but its answer lost; the second was dead for
+    # want of the history scope; `leadpipe deliveries retry ID` starts the count afresh
+    clock = Clock()
+    with SlackServer(epoch=clock().timestamp()) as slack:
+        lead_id = add_lead(db, make_router(db, clock=clock), make_lead(1, "hot"))
+        dispatcher = Dispatcher(db, {"slack": Slack("xoxb-test", base_url=slack.base_url,
+                                                    hot_leads_channel="C0HOT", timeout=1,
+                                                    clock=clock)}, clock=clock)
+        slack.hold("chat.postMessage")
+        try:
+            assert dispatcher.run_due()[0].fate == "retry"
+        finally:
+            slack.release()
+        slack.fail_next("conversations.history", 200, error="missing_scope")
+        clock.advance(minutes=11)
+        assert dispatcher.run_due()[0].fate == "dead"
+        with db.session() as s:
+            (row,) = outbox.listing(s, lead_id=lead_id, notifier="slack")
+            assert outbox.retry(s, [row.id], at=clock()) == 1
+        (again,) = [x for x in dispatcher.run_due() if x.delivery_id == row.id]
+        assert (again.fate, again.attempt) == ("delivered", 1)
+        assert len(slack.posted("C0HOT")) == 1
+
+
 def test_a_permanent_error_is_dead_at_once_and_alerted(db: Database, slack: SlackServer):
     router = make_router(db)
     lead_id = add_lead(db, router, make_lead(1, "hot"))
