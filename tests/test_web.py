@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import pytest
 from routingkit import Clock, add_lead, make_dispatcher, make_lead, make_router
 from slackserver import SlackServer
+from sqlalchemy import text
 
 from daemon.assign import Router
 from daemon.web import SignatureCheck, WebServer, make_app
@@ -250,6 +251,18 @@ def test_seen_signatures_are_pruned_once_their_timestamp_is_too_old(db: Database
             assert slack_signatures.count(s) == 1  # the old signature is gone
     finally:
         server.stop()
+
+
+def test_a_click_the_database_cannot_record_is_answered_503_and_changes_nothing(
+        db: Database, web: tuple[WebServer, Router]):
+    # without the row, a replay could not be told apart later: refuse rather than act
+    server, router = web
+    lead_id = add_lead(db, router, make_lead(1, "hot"))
+    before = state(db, lead_id)
+    with db.session() as s:
+        s.execute(text("DROP TABLE slack_signatures"))
+    assert post(server, click_body(lead_id, "U0ANA"))[0] == 503
+    assert state(db, lead_id) == before
 
 
 def test_the_health_check_answers(web: tuple[WebServer, Router]):
