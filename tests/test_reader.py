@@ -213,3 +213,26 @@ def test_binary_garbage_is_an_unreadable_email_not_no_matching_rule():
     outcome = parse_email(b"\x00\xff\xfe garbage \x00\x89PNG\r\n" * 200, ENGINE)
     assert isinstance(outcome, DeadLetter) and outcome.reason.value == "unreadable_email"
     assert "None" not in outcome.detail
+
+
+def _lead_fixtures() -> list[Path]:
+    from daemon import goldens
+
+    return [p for p in goldens.fixtures(REPO / "fixtures" / "emails")
+            if "lead" in (goldens.load(p) or {})]
+
+
+@pytest.mark.parametrize("eml", _lead_fixtures(), ids=lambda p: str(p.relative_to(REPO / "fixtures" / "emails")))
+def test_with_no_rule_at_all_the_reader_reads_the_contact_of_every_lead_fixture(eml: Path):
+    """The fixtures were written for their rules; take the rules away and the reader alone
+    still finds the same person (what a portal's brand-new template looks like to it)."""
+    import dataclasses
+
+    from daemon import goldens
+    from daemon.rules import ruleset_of
+
+    no_rules = dataclasses.replace(ENGINE, rules=ruleset_of([], (), REPO / "rules"))
+    golden = (goldens.load(eml) or {})["lead"]
+    got = parse_email(eml.read_bytes(), no_rules)
+    assert isinstance(got, Lead), got
+    assert (got.full_name, got.email, got.phone) == (golden["full_name"], golden["email"], golden["phone"])
