@@ -29,13 +29,13 @@ where the CPU runs ~2× slower (see shared SOURCES.md).
 from __future__ import annotations
 
 import argparse
-import cProfile
 import contextlib
+import cProfile
 import email
 import email.policy
 import gc
-import pstats
 import importlib
+import pstats
 import statistics
 import subprocess
 import sys

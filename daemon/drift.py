@@ -4,7 +4,7 @@
 
 - the first lead of a source in a (UTC) day that carries a drift warning (a field found
   under a synonym label, a bare line, or a rule that matched on sender and subject only),
-  and the first lead of the day read by the generic rule (a sender no rule knows);
+  and a new sender's first lead (read by the reader: a sender no rule knows), once;
 - any rise in a source's dead-letter rate over the last 24 hours.
 
 Alerts are rate-limited to one per source per 15 minutes; what is held back is counted
@@ -27,8 +27,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from daemon.lead import UNMATCHED, DeadLetter, Lead
 from daemon.parsing import is_drift_warning
-from daemon.reader import is_new_sender
 from daemon.pipeline import Processed
+from daemon.reader import is_new_sender
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class DriftMonitor:
         st.drift_today += 1
         if st.drift_today > 1:
             return None  # the first of the day alerts; the others show in `leads list`
-        show = f"leadpipe leads show {lead_id}" if lead_id is not None else "leadpipe leads list"
+        show = f"leadpipe leads show {lead_id} --email" if lead_id is not None else "leadpipe leads list"
         return f"Template drift in {lead.source}: " + "; ".join(drift) + f" — see the email: `{show}`"
 
     def _dead_letter(self, source: str, dead: DeadLetter, dead_letter_id: int | None,

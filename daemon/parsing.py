@@ -18,8 +18,8 @@ import regex
 
 from daemon import rules as rules_mod
 from daemon.message import Message
-from daemon.rules import Extractor, Rule, RuleSet, compile_pattern
 from daemon.reader import Found, read
+from daemon.rules import Extractor, Rule, RuleSet, compile_pattern
 from daemon.senders import Parties
 from daemon.vocabulary import Vocabulary, has_shape
 
@@ -246,7 +246,7 @@ def _fill_by_vocabulary(ctx: _Context, rule: Rule, labels: Vocabulary, found: di
                     found["last_name"] = last.value
                 warnings.append(_drift(rule, name, first, rule.fields[name]))
             continue
-        if hit is None or not has_shape(name, hit.value, region) and name in ("phone", "email"):
+        if hit is None or (not has_shape(name, hit.value, region) and name in ("phone", "email")):
             continue
         found[name] = hit.value
         warnings.append(_drift(rule, name, hit, rule.fields[name]))

@@ -44,8 +44,8 @@ from daemon.parsing import (
     timeout_seconds,
 )
 from daemon.rules import LABELS_FILE, Rule, RuleSet, load_rules
-from daemon.senders import Parties, source_of
 from daemon.scoring import Scoring, load_scoring
+from daemon.senders import Parties, source_of
 from daemon.vocabulary import Vocabulary, load_vocabulary
 from storage import dead_letters, inbound, leads
 from storage.db import Database
@@ -74,7 +74,7 @@ class Engine:
              regex_timeout: timedelta = timedelta(seconds=1)) -> Engine:
         """Load rules, scoring and the label vocabulary from ``rules_dir``. Broken rule
         files and a broken ``labels.yaml`` are in ``rules.errors`` (without the vocabulary,
-        drift tolerance and the generic rule are off); a broken scoring file raises
+        the reader reads without its words); a broken scoring file raises
         ``RuleError``."""
         rules = load_rules(rules_dir)
         try:
@@ -250,11 +250,11 @@ def _read_without_rule(originals: list[Message], engine: Engine, outer: Message,
         source_of(msg.from_address) if not parties.from_is_prospect else DIRECT_SOURCE) or UNMATCHED
     sender = msg.from_address or "no sender"
     if verdict.kind == "dead":
-        found = reader.describe(reading.chosen.values()) or "nothing"
+        seen = reader.describe(reading.chosen.values()) or "nothing"
         return DeadLetter(
             DeadLetterReason.NO_MATCHING_RULE,
             f"no rule matches this email (from {sender}, subject {msg.subject or '(none)'!r}) and {verdict.reason}; "
-            f"the reader found: {found}. Draft a rule from it: leadpipe rules new {_slug(source)} --dlq ID",
+            f"the reader found: {seen}. Draft a rule from it: leadpipe rules new {_slug(source)} --dlq ID",
             rule=by_sender.name if by_sender is not None else None,
             fields_found=dict(reading.fields),
         )

@@ -416,7 +416,7 @@ zillow trulia realtor redfin hotpads zumper craigslist apartmentlist homesnap mo
 compass coldwell keller remax sotheby century tiktok youtube linkedin twitter nextdoor yelp bing
 estates flats partners associates company corp services office realtors brokerage support sales admin
 noreply no-reply
-""".split())
+""".split())  # noqa: SIM905 (a word list reads best as words)
 _BARE_EMAIL = re.compile(r"^<?(?:mailto:)?[\w.+'’-]+@[\w-]+(?:\.[\w-]+)+>?$", re.IGNORECASE)
 _BARE_PHONE = re.compile(r"^(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,5})?$")
 _ANY_EMAIL = re.compile(r"[\w.+'’-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
@@ -508,7 +508,7 @@ class _Collector:
             value = _ADDRESS_END.split(value, 1)[0].strip(" ,")
             if not _address_shaped(value, label):
                 return
-        if name in ("price", "budget") and not re.search(r"\d", value) or (
+        if (name in ("price", "budget") and not re.search(r"\d", value)) or (
                 name == "price" and not has_shape("price", value)):
             return
         if name == "message" and _URL_ONLY.match(value):
@@ -664,7 +664,7 @@ def _prose(text: str) -> bool:
     low = text.lower()
     if len(text.split()) < 3 or _URL_ONLY.match(text) or _BOILERPLATE.search(low) or _FOOTER.search(low):
         return False
-    if _ANY_EMAIL.search(text) or _ANY_PHONE.search(text) and len(text.split()) < 6:
+    if _ANY_EMAIL.search(text) or (_ANY_PHONE.search(text) and len(text.split()) < 6):
         return False
     return (text[:1] in _QUOTES and text.rstrip()[-1:] in _QUOTES) or text.rstrip()[-1:] in ".?!"
 
@@ -730,7 +730,7 @@ def _read_headers(msg: Message, col: _Collector) -> None:
     reply, reply_name = msg.reply_to, msg.reply_to_name
     if reply and not parties.is_relay(reply) and not parties.is_robot(reply):
         col.add("email", reply, REPLY_TO, "Reply-To")
-    if reply_name and reply and (not parties.is_sender(reply) and not parties.is_robot(reply)
+    if reply_name and reply and ((not parties.is_sender(reply) and not parties.is_robot(reply))
                                  or parties.is_relay(reply)):
         col.add("full_name", parties.strip_brand(reply_name), REPLY_TO, "the Reply-To name")
     from_name = msg.from_name or ""

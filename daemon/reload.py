@@ -148,7 +148,7 @@ class RulesReloader:
             kept = "the last good scoring stays in force"
         elif path.name == LABELS_FILE:
             kept = (f"the last good vocabulary (v{self._labels.version}) stays in force" if self._labels
-                    else "drift tolerance and the generic rule are off")
+                    else "the reader reads without its words")
         elif path in self._rules:
             kept = f"the last good version ({self._rules[path].rule.name}) stays in force"
         elif path in self._mappings:

@@ -21,7 +21,7 @@ gmail.com googlemail.com yahoo.com ymail.com rocketmail.com hotmail.com outlook.
 aol.com icloud.com me.com mac.com comcast.net verizon.net att.net sbcglobal.net bellsouth.net cox.net
 charter.net earthlink.net protonmail.com proton.me pm.me gmx.com gmx.net mail.com yandex.com zoho.com
 fastmail.com hey.com example.com example.net example.org
-""".split())
+""".split())  # noqa: SIM905 (a word list reads best as words)
 _SECOND_LEVEL = frozenset(("co", "com", "org", "net", "gov", "ac", "edu"))
 _ROBOT = re.compile(
     r"^(?:no-?reply|do-?not-?reply|donotreply|notifications?|notify|alerts?|mailer|bounces?|postmaster"
@@ -148,7 +148,7 @@ def _recipients(msg: Message) -> list[str]:
 _PERSONAL = re.compile(r"^[A-ZÀ-Þ][\w'’.-]+(?:\s+[A-ZÀ-Þ][\w'’.-]+){1,2}$")
 _BUSINESS = frozenset("""leads lead team notifications notification alerts alert rentals rental realty homes
 properties property apartments listings listing support service services inquiries info group inc llc mail
-messages message system portal network agent agents premier connect online website web form forms app""".split())
+messages message system portal network agent agents premier connect online website web form forms app""".split())  # noqa: SIM905 (a word list reads best as words)
 
 
 def _personal(display: str) -> bool:

@@ -11,7 +11,6 @@ letters). This module finds candidates and checks shapes; ``parsing`` decides wh
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -361,15 +360,6 @@ def has_shape(name: str, value: str, region: str = "US") -> bool:
 # -- finding labels in text -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Labelled:
-    """A label found on a line, and the raw value after it (or on the following lines)."""
-
-    label: str
-    value: str
-    line: int
-
-
 def split_label(line: str) -> tuple[str, str] | None:
     """``(label, value)`` when ``line`` reads as a label with a value after it, or as a label
     alone (value ``""``); ``None`` for prose."""
@@ -387,81 +377,3 @@ def split_label(line: str) -> tuple[str, str] | None:
     if _LABEL_TEXT.match(text.rstrip(":： ")) and len(text.split()) <= 6:
         return text.rstrip(":： "), ""
     return None
-
-
-#: Only the top of an email is searched for labels: a lead's labels are there, and a
-#: multi-megabyte body must not cost seconds per field.
-MAX_LINES = 3000
-#: Places of one field's labels tried for a value of the field's shape.
-MAX_TRIES = 20
-
-
-class LabelIndex:
-    """Every label line in the top ``MAX_LINES`` lines of an email, by label key: built once
-    per email, then each field's labels are looked up instead of scanning again."""
-
-    def __init__(self, lines: list[str]):
-        self.lines = lines
-        self.hits: dict[str, list[Labelled]] = {}
-        for i, line in enumerate(lines[:MAX_LINES]):
-            pair = split_label(line)
-            if pair is not None:
-                self.hits.setdefault(label_key(pair[0]), []).append(Labelled(pair[0], pair[1], i))
-
-
-def labelled(index: LabelIndex, vocabulary: Vocabulary, name: str, *, count: int = 1,
-             join: str = " ") -> Iterator[Labelled]:
-    """Each place where a label of field ``name`` stands, with its value, in document order
-    (at most ``MAX_TRIES``). A label alone on its line takes the next ``count`` non-empty
-    lines, unless the next line is itself a label."""
-    wanted = {label_key(lbl) for lbl in vocabulary.labels.get(name, ())}
-    hits = sorted((h for key in wanted for h in index.hits.get(key, ())), key=lambda h: h.line)
-    for hit in hits[:MAX_TRIES]:
-        if hit.value:
-            yield hit
-            continue
-        following = _next_lines(index.lines, hit.line + 1, count)
-        if following and not _is_label_line(following[0], vocabulary):
-            yield Labelled(hit.label, join.join(following), hit.line)
-
-
-def _is_label_line(line: str, vocabulary: Vocabulary) -> bool:
-    found = split_label(line)
-    if found is None:
-        return False
-    return (not found[1] and line.rstrip().endswith((":", "："))) or vocabulary.field_of(found[0]) is not None
-
-
-def _next_lines(lines: list[str], start: int, count: int) -> list[str]:
-    out: list[str] = []
-    for line in lines[start:]:
-        if line.strip():
-            out.append(line.strip())
-            if len(out) == count:
-                break
-    return out
-
-
-def bare_values_near(lines: list[str], anchor: str, name: str, *, region: str = "US",
-                     distance: int = 6, exclude: frozenset[str] = frozenset()) -> list[str]:
-    """Distinct values of field ``name`` (``phone`` or ``email``) standing alone on a line
-    or in a table cell within ``distance`` lines of the first line holding ``anchor`` (the
-    lead's name). Values in ``exclude`` (the sender's own addresses) do not count."""
-    if name not in ("phone", "email") or not anchor.strip():
-        return []
-    needle = anchor.casefold()
-    at = next((i for i, line in enumerate(lines[:MAX_LINES]) if needle in line.casefold()), None)
-    if at is None:
-        return []
-    shape = _BARE_PHONE if name == "phone" else _BARE_EMAIL
-    found: dict[str, str] = {}
-    for line in lines[max(at - distance, 0) : at + distance + 1]:
-        for cell in line.split("\t"):
-            cell = cell.strip(_TRIM)
-            if not shape.match(cell) or not has_shape(name, cell, region):
-                continue
-            key = (normalize.normalize_phone(cell, region) if name == "phone"
-                   else normalize.normalize_email(cell)) or cell
-            if key not in exclude:
-                found.setdefault(key, cell)
-    return list(found.values())

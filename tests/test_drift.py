@@ -49,8 +49,8 @@ from daemon import goldens
 from daemon.drift import DriftMonitor
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead
 from daemon.parsing import is_drift_warning
-from daemon.reader import NEW_SENDER
 from daemon.pipeline import Engine, Processed, parse_email
+from daemon.reader import NEW_SENDER
 from daemon.rules import Rule
 from daemon.vocabulary import VOCABULARY_FIELDS, Vocabulary, has_shape, label_key
 
@@ -461,7 +461,7 @@ def test_the_first_drift_warning_of_a_source_in_a_day_alerts_with_rule_field_lab
         monitor: Monitor):
     m, sent, clock = monitor
     m.observe(Processed(1, lead("zillow", DRIFT), lead_id=41))
-    assert sent == [f"Template drift in zillow: {DRIFT} — see the email: `leadpipe leads show 41`"]
+    assert sent == [f"Template drift in zillow: {DRIFT} — see the email: `leadpipe leads show 41 --email`"]
     m.observe(Processed(2, lead("zillow", DRIFT), lead_id=42))
     clock.advance(hours=1)
     m.observe(Processed(3, lead("zillow", DRIFT), lead_id=43))
@@ -469,7 +469,7 @@ def test_the_first_drift_warning_of_a_source_in_a_day_alerts_with_rule_field_lab
     assert len(sent) == 1  # the same day: the first one only
     clock.advance(days=1)
     m.observe(Processed(4, lead("zillow", DRIFT), lead_id=44))
-    assert len(sent) == 2 and sent[1].endswith("`leadpipe leads show 44`")
+    assert len(sent) == 2 and sent[1].endswith("`leadpipe leads show 44 --email`")
 
 
 def test_drift_of_two_sources_alerts_for_each(monitor: Monitor):
@@ -574,7 +574,7 @@ def test_alert_text_names_rule_field_expected_and_found_for_a_real_drifted_email
     sent: list[str] = []
     DriftMonitor(sent.append).observe(Processed(1, outcome, lead_id=9))
     assert sent == ["Template drift in realtor: realtor v2: field `phone` found under label 'Cell Phone' "
-                    "instead of Phone Number (template drift?) — see the email: `leadpipe leads show 9`"]
+                    "instead of Phone Number (template drift?) — see the email: `leadpipe leads show 9 --email`"]
 
 
 
@@ -600,5 +600,5 @@ def test_the_daemon_alerts_the_first_drifted_email_of_the_day_through_its_alert(
     alerts = [r.getMessage() for r in caplog.records if "ALERT" in r.getMessage()]
     assert alerts == [f"ALERT Template drift in realtor: realtor v2: field `phone` found under label "
                       f"'Cell Phone' instead of Phone Number (template drift?) — see the email: "
-                      f"`leadpipe leads show {results[0].lead_id}`"]
+                      f"`leadpipe leads show {results[0].lead_id} --email`"]
     service.db.dispose()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from daemon.lead import Ignored, DeadLetter, DeadLetterReason, Lead
+from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead
 from daemon.message import Message
 from daemon.parsing import extract, find_rule
 from daemon.pipeline import Engine, parse_email
