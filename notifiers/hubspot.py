@@ -154,16 +154,16 @@ class HubSpot:
 
     def _contact(self, stored: StoredLead, action: Action) -> Outcome:
         wanted = contact_properties(stored.lead, action.params)
-        for earlier in action.person:  # the same person's earlier lead made or found it
-            known = earlier.get("contact_id")
-            fresh = self._read(str(known)) if known else None
-            if fresh is not None:
-                contact_id, current = fresh
-                changed = self._update(contact_id, current, wanted)
-                return Outcome.delivered(status_code=200, response=f"the person's contact {contact_id}",
-                                         result={"contact_id": contact_id, "created": False,
-                                                 "reused": True, "updated": changed})
-            break  # deleted in HubSpot since: look for the person afresh
+        # the contact the same person's latest earlier lead made or found (the search may
+        # not show it yet); gone from HubSpot since (deleted), the person is looked up afresh
+        known = next((str(r["contact_id"]) for r in action.person if r.get("contact_id")), None)
+        fresh = self._read(known) if known else None
+        if fresh is not None:
+            contact_id, current = fresh
+            changed = self._update(contact_id, current, wanted)
+            return Outcome.delivered(status_code=200, response=f"the person's contact {contact_id}",
+                                     result={"contact_id": contact_id, "created": False,
+                                             "reused": True, "updated": changed})
         found = self._search(stored.lead)
         fresh = self._read(found) if found is not None else None
         if fresh is not None:
