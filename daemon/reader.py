@@ -488,11 +488,21 @@ class _Collector:
         value = clean(name, raw)
         if value is None:
             return
-        if name in NAMES and ("@" in value or _BARE_PHONE.match(value)):
+        if name in NAMES and (_BARE_EMAIL.match(value) or _BARE_PHONE.match(value)):
             # a value in the name slot that is really an email or a phone goes to its field
             self.add("email" if "@" in value else "phone", value, strength, how, line=line, label=label,
                      zone=zone)
             return
+        if name in NAMES and (_ANY_EMAIL.search(value) or _ANY_PHONE.search(value)):
+            # "Ann Lee, 303-555-0134, ann@example.com": the name, then its contacts
+            for m in _ANY_EMAIL.finditer(value):
+                self.add("email", m.group(0), strength, how, line=line, label=label, zone=zone)
+            for m in _ANY_PHONE.finditer(value):
+                self.add("phone", m.group(0), strength, how, line=line, label=label, zone=zone)
+            first = min(m.start() for m in (*_ANY_EMAIL.finditer(value), *_ANY_PHONE.finditer(value)))
+            value = value[:first].strip(" ,;|-–(<")
+            if not value:
+                return
         if name in CONTACTS:
             key = _key(name, value, self.region)
             if key is None:
@@ -589,6 +599,9 @@ def _read_lines(lines: list[str], vocabulary: Vocabulary, col: _Collector) -> in
             labelled += 1
         if name == "address" and _CITY_LINE.match(_next(lines, p.line)) and not _CITY_LINE.search(p.value):
             p = Pair(p.label, f"{p.value}, {_next(lines, p.line)}", p.line, p.meaning)
+        if name == "message" and _wrapped(lines[p.line]) and p.value in lines[p.line]:
+            # a plain-text message hard-wrapped by the sender: its next lines are its own
+            p = Pair(p.label, " ".join([p.value, *_continuation(lines, p.line, vocabulary)]), p.line, p.meaning)
         col.add(name, p.value, strength, f"label '{p.label}'", line=p.line, label=p.label, zone=z)
         if name == "message":
             for m in _ANY_EMAIL.finditer(p.value):
@@ -604,6 +617,36 @@ def _read_lines(lines: list[str], vocabulary: Vocabulary, col: _Collector) -> in
                     line=max(contact_lines) + 1, zone=zone[min(max(contact_lines) + 1, len(zone) - 1)])
     _read_unlabelled(lines, zone, vocabulary, col, pair_lines)
     return labelled
+
+
+#: a line this long ends where the sender's mail program wrapped it, not where the text ends
+_WRAPPED = 60
+
+
+def _wrapped(line: str) -> bool:
+    """A line that ends where the sender's mail program wrapped it: long, and not at the end
+    of a sentence."""
+    return len(line) >= _WRAPPED and not line.rstrip().endswith((".", "?", "!", '"', "”", ")"))
+
+
+_SHORT_PAIR = re.compile(r"^\s*(?:\*\*|__|\*|\[)?[^\W\d][\w .#/&'-]{0,30}(?:\*\*|__|\*|\])?\s*[:：=]\s")
+
+
+def _continuation(lines: list[str], i: int, vocabulary: Vocabulary) -> list[str]:
+    """The lines that continue a wrapped value on line ``i``: up to a blank line, a label,
+    a line with a contact or no letters, or the template's own words."""
+    out: list[str] = []
+    for line in lines[i + 1 : i + _MESSAGE_LINES]:
+        text = line.strip()
+        low = text.lower()
+        if (not text or "\t" in line or not any(c.isalpha() for c in text) or _SHORT_PAIR.match(text)
+                or _is_label_line(text, vocabulary) or _ANY_EMAIL.search(text) or _ANY_PHONE.search(text)
+                or _BOILERPLATE.search(low) or _FOOTER.search(low)):
+            break
+        out.append(text)
+        if not _wrapped(line):
+            break  # the last line of a wrapped paragraph
+    return out
 
 
 def _next(lines: list[str], i: int) -> str:

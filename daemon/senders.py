@@ -26,7 +26,9 @@ _SECOND_LEVEL = frozenset(("co", "com", "org", "net", "gov", "ac", "edu"))
 _ROBOT = re.compile(
     r"^(?:no-?reply|do-?not-?reply|donotreply|notifications?|notify|alerts?|mailer|bounces?|postmaster"
     r"|mailer-daemon|system|auto|automated|info|hello|support|help|admin|leads?|team|news|newsletter"
-    r"|updates?|marketing|service|contact|inquiries|noreply)\b", re.IGNORECASE)
+    r"|updates?|marketing|service|contact|inquiries|noreply|website|web|forms?|webforms?|wordpress|wix"
+    r"|squarespace|idx|crm|office|listings|sales|rentals|leasing|frontdesk|reception|bookings|enquiries)\b",
+    re.IGNORECASE)
 # relay addresses carry a token: reply-8f3a9c@…, 4f9e0c1a2b@convo.…, lead.123456@…
 _RELAY = re.compile(r"(?:^|[._+-])(?:reply|relay|convo|msg|message|lead|leads|r|rt|in)[._+-]|[0-9a-f]{8,}|\d{6,}"
                     r"|^(?=[a-z0-9]{8,}$)(?=(?:[a-z]*\d){2})",

@@ -93,6 +93,7 @@ _LEAD_BODY = re.compile(
     r"|the (?:lead|prospect))\b|\bnew lead\b|\blead (?:details|information|info)\b|\bhas (?:requested|asked)\b"
     r"|\binquir(?:y|ed|ing)\b|\benquir(?:y|ed)\b|\brequest(?:ed)? (?:a tour|a showing|information|info)\b"
     r"|\bschedule a (?:tour|showing|viewing)\b|\bmove[- ]in\b", re.IGNORECASE)
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|fw|wg|tr)\s*:", re.IGNORECASE)
 _REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|antw|res)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 _QUOTED_REPLY = re.compile(r"^\s*On .{6,120}wrote:\s*$|^\s*>", re.MULTILINE)
 _BULK_HEADERS = ("List-Unsubscribe", "List-Id", "Feedback-ID", "X-Campaign", "X-Mailchimp-Campaign",
@@ -175,7 +176,7 @@ def judge(msg: Message, reading: Reading, parties: Parties | None = None) -> Ver
     if _QUOTED_REPLY.search(text):
         against += 2
         kind = kind or "agent_reply"
-    if parties.colleague:
+    if parties.colleague and not _FORWARD_SUBJECT.match(subject):
         against += 2  # one of the brokerage's own people writing
         kind = kind or "agent_reply"
     if bulk(msg):

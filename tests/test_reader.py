@@ -236,3 +236,21 @@ def test_with_no_rule_at_all_the_reader_reads_the_contact_of_every_lead_fixture(
     got = parse_email(eml.read_bytes(), no_rules)
     assert isinstance(got, Lead), got
     assert (got.full_name, got.email, got.phone) == (golden["full_name"], golden["email"], golden["phone"])
+
+
+def test_a_message_wrapped_by_the_senders_mail_program_is_read_whole():
+    got = lead("Name: Ann Lee\nPhone: (303) 555-0134\nComments: We are relocating from Chicago in March and "
+               "would like to see\nthe house on Elm Street this weekend if that works.\n\nThanks,\nThe Website\n")
+    assert got.message == ("We are relocating from Chicago in March and would like to see the house on Elm "
+                           "Street this weekend if that works.")
+
+
+def test_a_name_field_holding_the_contacts_too_gives_each_its_own_field():
+    got = lead("Contact: Ann Lee, 303-555-0134, ann@example.com\nMessage: Call after 5\n")
+    assert (got.full_name, got.phone, got.email) == ("Ann Lee", "+13035550134", "ann@example.com")
+
+
+def test_the_brokerages_own_website_form_is_read_as_a_lead_not_a_colleagues_note():
+    got = lead("Name: Ann Lee\nPhone: (303) 555-0134\nMessage: Is 12 Elm St still available?\n",
+               sender="Cedar Realty Website <website@brokerage.example>", subject="Website inquiry")
+    assert (got.source, got.full_name) == ("brokerage.example", "Ann Lee")
