@@ -54,10 +54,11 @@ class Scripted:
 class SlackServer:
     """Use as a context manager, or ``start()``/``stop()``."""
 
-    def __init__(self, epoch: float = 1_700_000_000) -> None:
-        """``epoch``: the first message's ``ts`` is one second after it (a test whose
-        clock is not the wall clock gives its own, so ``oldest`` compares alike)."""
-        self.epoch = int(epoch)
+    def __init__(self, epoch: float | None = None) -> None:
+        """``epoch``: the first message's ``ts`` is one second after it; by default the
+        wall clock at the start, as Slack's ``ts`` is the time of posting (a test whose
+        clock is not the wall clock may give its own, so ``oldest`` compares alike)."""
+        self.epoch = int(time.time() if epoch is None else epoch)
         self.calls: list[Call] = []
         self._script: dict[str, deque[Scripted]] = defaultdict(deque)
         self._lock = threading.Lock()

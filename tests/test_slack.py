@@ -47,7 +47,7 @@ def test_the_claim_message_shows_what_to_decide_on_but_not_the_contact(slack: Sl
         assert hidden not in text and hidden not in call.body["text"]
     button = call.body["blocks"][-1]["elements"][0]
     assert (button["action_id"], button["value"], button["text"]["text"]) == ("claim_lead", "41", "Claim")
-    assert outcome.kind == "delivered" and outcome.result == {"channel": "C0HOT", "ts": "1700000001.000100"}
+    assert outcome.kind == "delivered" and outcome.result == {"channel": "C0HOT", "ts": f"{slack.epoch + 1}.000100"}
 
 
 def test_the_claimer_gets_the_full_contact_by_dm(slack: SlackServer):
