@@ -186,9 +186,17 @@ class DeadLetter:
     rule: str | None = None
     fields_found: Mapping[str, str] = field(default_factory=dict)
     fields_missing: tuple[str, ...] = ()
+    #: the source it belongs to when no rule ran: a sender's domain (``nestfinder.example``),
+    #: so ``dlq replay --source`` finds it once that source's rule is promoted
+    source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"reason": self.reason.value, "detail": self.detail, "rule": self.rule}
+
+    @property
+    def source_hint(self) -> str | None:
+        """The source this dead letter is filed under: its rule's, else its sender's."""
+        return self.rule.split(" v")[0] if self.rule else self.source
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,7 @@ def _read_without_rule(originals: list[Message], engine: Engine, outer: Message,
             f"the reader found: {seen}. Draft a rule from it: leadpipe rules new {_slug(source)} --dlq ID",
             rule=by_sender.name if by_sender is not None else None,
             fields_found=dict(reading.fields),
+            source=source,
         )
     if by_sender is not None:
         running.rule = by_sender
@@ -448,8 +449,7 @@ def store_outcome(s: Any, inbound_id: int, raw: RawEmail, outcome: ParseOutcome,
     if isinstance(outcome, Ignored):
         inbound.mark(s, inbound_id, "ignored", ignored_reason=outcome.reason)
         return Processed(inbound_id, outcome)
-    hint = outcome.rule.split(" v")[0] if outcome.rule else None
-    dl_id = dead_letters.insert(s, outcome, inbound_email_id=inbound_id, source_hint=hint)
+    dl_id = dead_letters.insert(s, outcome, inbound_email_id=inbound_id, source_hint=outcome.source_hint)
     if router is not None:
         router.dead_letter(s, dl_id, outcome)
     inbound.mark(s, inbound_id, "dead")
@@ -509,7 +509,7 @@ def replay(db: Database, engine: Engine, dead_letter_id: int,
             inbound.mark(s, stored.inbound_email_id, "ignored", ignored_reason=outcome.reason)
             dead_letters.record_replay(s, dead_letter_id, resolved_lead_id=None, status="ignored")
             return Replayed(dead_letter_id, outcome)
-        hint = outcome.rule.split(" v")[0] if outcome.rule else None
+        hint = outcome.source_hint
         dead_letters.update_reason(s, dead_letter_id, outcome, hint)
         dead_letters.record_replay(s, dead_letter_id, resolved_lead_id=None)
         return Replayed(dead_letter_id, outcome)

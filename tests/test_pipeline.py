@@ -343,6 +343,34 @@ def test_a_parser_error_of_a_rule_is_selected_by_its_source_and_replays_once_the
     assert (replayed.outcome.source, replayed.outcome.rule_version) == ("broken", "2")
 
 
+def test_a_dead_letter_of_a_sender_no_rule_knows_is_filed_under_its_domain_and_replays_with_its_rule(
+    db: Database, tmp_path: Path
+):
+    """It reads like a lead but gives no way to reach the person: a dead letter filed under
+    the sender's domain, the name `rules new` is told to use; once a rule of that name
+    reads the email, ``dlq replay --source`` picks it and it becomes a lead."""
+    folder = rules_dir(tmp_path)
+    m = EmailMessage()
+    m["From"] = "Nestfinder <leads@mail.nestfinder.example>"
+    m["Subject"] = "New lead from Ana Ruiz"
+    m["Message-ID"] = "<nest.1@nestfinder.example>"
+    m.set_content("Ana Ruiz is interested in 12 Elm St.\nCallback: three oh five, five five five, 0141\n")
+    inbox.accept(db, raw(bytes(m)))
+    (result,) = Worker(db, lambda: Engine.load(folder)).run_pending()
+    assert isinstance(result.outcome, DeadLetter) and result.outcome.rule is None
+    with db.session() as s:
+        chosen = [r.id for r in dead_letters.listing(s, status="open", source="nestfinder.example", limit=None)]
+    assert chosen == [result.dead_letter_id]
+
+    (folder / "nestfinder.example.yaml").write_text(
+        "source: nestfinder.example\nversion: 1\nmatch:\n  from: ['*@mail.nestfinder.example']\n"
+        "fields:\n  full_name:\n    - regex: '^(?P<value>.+?) is interested'\n"
+        "  phone:\n    - value: '+13055550141'\nrequired: [full_name]\n", encoding="utf-8")
+    replayed = replay(db, Engine.load(folder), chosen[0])
+    assert replayed is not None and isinstance(replayed.outcome, Lead)
+    assert (replayed.outcome.source, replayed.outcome.full_name) == ("nestfinder.example", "Ana Ruiz")
+
+
 # -- which rule a parser_error names: the one chosen before the failure, if any ---------------
 
 
