@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -24,7 +23,7 @@ from daemon.admin import commands as admin_commands
 from daemon.assign import Router
 from daemon.config import Settings, load_settings
 from daemon.errors import DraftError, LeadpipeError, RuleError
-from daemon.lead import DeadLetter, Ignored, Lead, Origin, ParseOutcome
+from daemon.lead import DeadLetter, Ignored, Lead, Origin, ParseOutcome, RawEmail
 from daemon.mappings import load_mappings, mapping_files
 from daemon.pipeline import Engine, Processed, Worker, parse_email, replay
 from daemon.rules import (
@@ -37,6 +36,7 @@ from daemon.rules import (
     ruleset_of,
 )
 from daemon.scoring import load_scoring
+from daemon.terminal import SafeConsole, json_text
 from daemon.vocabulary import load_vocabulary
 from storage import dead_letters, inbound, leads
 from storage.db import Database
@@ -47,9 +47,12 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 # markup=False: names, subjects, details and regexes are user text; a "[/urgent]" in a
 # subject must print as typed, not raise MarkupError. Styled lines escape what they embed.
-# Piped output (logs, CI, `| less`) gets room for whole emails and phones, not 80 columns.
-out = Console(highlight=False, soft_wrap=True, markup=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, markup=False)
+# Piped output (logs, CI, `| less`) gets room for whole emails and phones, not 80 columns,
+# and messages are never hard-wrapped (soft_wrap) for a file or a pipe to keep.
+# SafeConsole: text from an email (a subject, a name, the body) is printed with its
+# control characters escaped, so it cannot retitle or clear the reader's terminal.
+out = SafeConsole(highlight=False, soft_wrap=True, markup=False, width=None if sys.stdout.isatty() else 200)
+err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 class UserError(LeadpipeError):
@@ -76,10 +79,11 @@ def configure_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
     if getattr(args, "quiet_logs", False):
         level = logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    from daemon.logs import quiet_libraries
+    from daemon.logs import TextFormatter, quiet_libraries
 
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TextFormatter())  # an email's control characters escaped
+    logging.basicConfig(level=level, handlers=[handler])
     quiet_libraries()  # Alembic's migration steps, the scheduler's job runs, HTTP requests
 
 
@@ -119,8 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     llist.add_argument("--tier", choices=("hot", "standard", "low"))
     llist.set_defaults(func=cmd_leads_list, quiet_logs=True)
     lshow = lsub.add_parser("show", parents=[common], help="one lead with its warnings and score")
-    lshow.add_argument("id", type=int)
-    lshow.add_argument("--json", action="store_true")
+    lshow.add_argument("id", type=int, help="the lead's id (leadpipe leads list shows them)")
+    lshow.add_argument("--json", action="store_true", help="the stored lead contract as JSON")
+    lshow.add_argument("--email", action="store_true", help="also print the text of the email it was read from")
     lshow.set_defaults(func=cmd_leads_show, quiet_logs=True)
 
     rls = sub.add_parser("rules", parents=[common], help="check and test rule files")
@@ -309,10 +314,10 @@ def cmd_parse(args: argparse.Namespace) -> int:
             payload = _json_outcome(outcome)
             if several:
                 payload = {"file": str(path), **payload}
-                print(json.dumps(payload, ensure_ascii=False))
+                print(json_text(payload))
             else:
                 body = payload.get("lead", payload)
-                print(json.dumps(body if isinstance(outcome, Lead) else payload, ensure_ascii=False, indent=2))
+                print(json_text(body if isinstance(outcome, Lead) else payload, indent=2))
         else:
             _print_outcome(path, outcome)
     return status
@@ -388,7 +393,7 @@ def cmd_leads_list(args: argparse.Namespace) -> int:
         rows = leads.newest(s, limit=args.limit, source=args.source, tier=args.tier)
     if args.json:
         for row in rows:
-            print(json.dumps(row.to_json(), ensure_ascii=False))
+            print(json_text(row.to_json()))
         return EXIT_OK
     t = Table(title=f"{len(rows)} most recent leads", title_justify="left")
     for col in ("id", "received", "source", "name", "email", "phone", "tier", "score", "status", "agent"):
@@ -408,16 +413,22 @@ def cmd_leads_show(args: argparse.Namespace) -> int:
     db = database_of(settings, existing=True)
     with db.session() as s:
         row = leads.get(s, args.id)
+        raw = inbound.get_raw(s, row.inbound_email_id) if args.email and row and row.inbound_email_id else None
     if row is None:
         raise UserError(f"no lead #{args.id} (leadpipe leads list shows the ids)")
     if args.json:
-        print(json.dumps(row.to_json(), ensure_ascii=False, indent=2))
+        print(json_text(row.to_json(), indent=2))
         return EXIT_OK
     _print_outcome(Path(f"lead #{row.id}"), row.lead)
     out.print(f"status: {row.status}   agent: {row.agent or '-'}   claimed by: {row.claimed_by or '-'}")
     for line in row.lead.score_breakdown:
         out.print(f"  score {line.points:+d}  {line.name}")
     delivery_log.print_for_lead(db, row.id)
+    if args.email:
+        if raw is None:
+            out.print(f"--- the email of lead #{row.id} is no longer stored")
+        else:
+            print_stored_email(raw)
     return EXIT_OK
 
 
@@ -433,7 +444,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         load_scoring(settings.rules_dir / SCORING_FILE)
     except RuleError as exc:
         problems.extend([exc, *exc.also])
-    try:  # the label vocabulary (drift tolerance, the generic rule)
+    try:  # the label vocabulary (the reader's words)
         load_vocabulary(settings.rules_dir / LABELS_FILE)
     except RuleError as exc:
         problems.extend([exc, *exc.also])
@@ -593,8 +604,8 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
         rows = dead_letters.listing(s, status=None if args.all else "open", source=args.source)
     if args.json:
         for r in rows:
-            print(json.dumps({"id": r.id, "status": r.status, "message_id": r.message_id, "subject": r.subject,
-                              **r.dead_letter.to_json()}, ensure_ascii=False))
+            print(json_text({"id": r.id, "status": r.status, "message_id": r.message_id, "subject": r.subject,
+                              **r.dead_letter.to_json()}))
         return EXIT_OK
     t = Table(title=f"{len(rows)} dead letters", title_justify="left")
     for col in ("id", "when", "status", "reason", "rule", "subject"):
@@ -607,8 +618,6 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
 
 
 def cmd_dlq_show(args: argparse.Namespace) -> int:
-    from daemon.message import Message, UnreadableEmail
-
     settings = settings_of(args)
     db = database_of(settings, existing=True)
     with db.session() as s:
@@ -626,21 +635,29 @@ def cmd_dlq_show(args: argparse.Namespace) -> int:
             out.print(f"  {k}: {v}", highlight=False)
     if d.fields_missing:
         out.print("missing:  " + ", ".join(d.fields_missing))
+    print_stored_email(raw)
+    what = "mapping" if raw.origin is Origin.WEBHOOK else "rule"
+    out.print(f"--- replay after fixing the {what}: leadpipe dlq replay {row.id}")
+    return EXIT_OK
+
+
+def print_stored_email(raw: RawEmail) -> None:
+    """The text of a stored email (``dlq show``, ``leads show --email``), or the JSON body
+    of a webhook request; its control characters are escaped by the console."""
+    from daemon.message import Message, UnreadableEmail
+
     if raw.origin is Origin.WEBHOOK:
         out.print(f"--- the body posted to {raw.path} ---")
         try:
-            out.print(json.dumps(json.loads(raw.data), indent=2, ensure_ascii=False), highlight=False)
+            out.print(json_text(json.loads(raw.data), indent=2), highlight=False)
         except (ValueError, RecursionError):
             out.print(raw.data.decode("utf-8", "replace"), highlight=False)
-        out.print(f"--- replay after fixing the mapping: leadpipe dlq replay {row.id}")
-        return EXIT_OK
+        return
     out.print("--- the email's text ---")
     try:
         out.print(Message(raw.data).text or "(no text)", markup=False, highlight=False)
     except UnreadableEmail as exc:
         out.print(f"(cannot read the email: {exc})")
-    out.print(f"--- replay after fixing the rule: leadpipe dlq replay {row.id}")
-    return EXIT_OK
 
 
 def cmd_dlq_replay(args: argparse.Namespace) -> int:
@@ -691,7 +708,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
     report = roster.today(settings, db)
     if args.json:
         for a in report.agents:
-            print(json.dumps(dataclasses.asdict(a), ensure_ascii=False))
+            print(json_text(dataclasses.asdict(a)))
         return EXIT_OK
     if not report.agents:
         out.print("no agents configured: add them under `agents:` in the configuration "
@@ -791,7 +808,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     rows = stats.compute(database_of(settings, existing=True))
     if args.json:
         for r in rows:
-            print(json.dumps(r.to_json(), ensure_ascii=False))
+            print(json_text(r.to_json()))
         return EXIT_OK
     for window, _ in stats.WINDOWS:
         mine = [r for r in rows if r.window == window]

@@ -17,6 +17,7 @@ from typing import Any
 from rich.table import Table
 
 from daemon.errors import LeadpipeError
+from daemon.terminal import json_text
 from storage import outbox
 from storage.db import Database
 from storage.outbox import Attempt, Delivery
@@ -72,7 +73,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                               notifier=args.notifier, lead_id=args.lead, limit=args.limit)
     if args.json:
         for d in rows:
-            print(json.dumps(to_json(d), ensure_ascii=False, default=str))
+            print(json_text(to_json(d), default=str))
         return 0
     t = Table(title=f"{len(rows)} deliveries", title_justify="left")
     for col in ("id", "lead", "notifier", "action", "status", "attempts", "when", "last error"):

@@ -9,12 +9,13 @@ or above. Lines about a lead name its id (``lead #12``), not its person.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from daemon.terminal import json_text, printable
 
 _EMAIL = re.compile(r"(?<![\w.+-])([\w.+-][\w.+'-]*)@([\w-]+(?:\.[\w-]+)*)")
 # A run of digits and phone punctuation; ``_phone`` decides whether it is a phone number.
@@ -70,17 +71,29 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 out[key] = value if isinstance(value, str | int | float | bool | None) else str(value)
-        return json.dumps(out, ensure_ascii=False)
+        return json_text(out)
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT`` for people, with the control characters an email's text can carry
+    (a subject in an alert, a CRM's answer) escaped, so a log read in a terminal cannot
+    retitle or clear it (JSON lines escape them as JSON does)."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 def setup(level: int | str = logging.INFO, fmt: str = "text", stream: TextIO | None = None) -> None:
     """Send the log to ``stream`` (stderr) as ``text`` or ``json``, in place of the root
     logger's plain stream handlers."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         # plain stream handlers (basicConfig's, an earlier setup's); others (a test
