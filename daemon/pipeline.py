@@ -43,7 +43,7 @@ from daemon.parsing import (
     near_matches,
     timeout_seconds,
 )
-from daemon.rules import LABELS_FILE, Rule, RuleSet, load_rules
+from daemon.rules import LABELS_FILE, Rule, RuleSet, load_rules, refused_files
 from daemon.scoring import Scoring, load_scoring
 from daemon.senders import Parties, source_of
 from daemon.vocabulary import Vocabulary, load_vocabulary
@@ -237,6 +237,16 @@ def _read_without_rule(originals: list[Message], engine: Engine, outer: Message,
     hard = triage.by_headers(outer)
     if hard is not None:
         return Ignored(hard)
+    for msg in originals:
+        refused = next((r for r in refused_files(engine.rules) if r.matches(msg.from_address or "")), None)
+        if refused is not None:
+            # the rule written for this sender does not load: the email waits for its fix
+            source = refused.source or source_of(msg.from_address)
+            return DeadLetter(
+                DeadLetterReason.NO_MATCHING_RULE,
+                f"the rule for this sender ({msg.from_address}), {refused.file}, does not load: {refused.error}. "
+                f"Fix it (leadpipe rules check), then leadpipe dlq replay --source {source}",
+                source=source)
     if all(m.is_empty() for m in originals):
         return DeadLetter(DeadLetterReason.EMPTY_BODY, "the email has no text and no rule recognises its sender")
     # a forward: the original inside decides; the note around it is the forwarder's

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import regex
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -445,6 +446,60 @@ def ruleset_of(loaded: Iterable[LoadedRule], errors: Iterable[RuleError], direct
     # specific layout (sender + subject) beats a broad one (sender only).
     ordered = sorted(loaded, key=lambda lr: (-lr.rule.priority, -_specificity(lr.rule), lr.rule.source))
     return RuleSet(tuple(ordered), tuple(errors), None if directory is None else str(directory))
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A rule file that does not load, and the senders it was written for: their emails
+    wait as dead letters for the fix, rather than be read without the rule."""
+
+    file: str
+    source: str | None
+    senders: tuple[str, ...]
+    error: str
+
+    def matches(self, address: str) -> bool:
+        address = address.lower()
+        return any(fnmatch.fnmatchcase(address, g.lower()) for g in self.senders)
+
+
+_refused: dict[int, tuple[RuleSet, tuple[Refused, ...]]] = {}
+
+
+def refused_files(ruleset: RuleSet) -> tuple[Refused, ...]:
+    """The files of ``ruleset.errors`` whose source did not load, with the ``from`` globs
+    their YAML still says (read loosely: the file is broken somewhere). Remembered for the
+    rule set in force."""
+    cached = _refused.get(id(ruleset))
+    if cached is not None and cached[0] is ruleset:
+        return cached[1]
+    found = _read_refused(ruleset)
+    _refused.clear()  # one rule set is in force at a time
+    _refused[id(ruleset)] = (ruleset, found)
+    return found
+
+
+def _read_refused(ruleset: RuleSet) -> tuple[Refused, ...]:
+    loaded = {r.file for r in ruleset.rules}
+    out: list[Refused] = []
+    for err in ruleset.errors:
+        if not err.file or err.file in loaded or any(r.file == err.file for r in out):
+            continue
+        try:
+            doc = yaml.safe_load(Path(err.file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        match = doc.get("match") if isinstance(doc, dict) else None
+        senders = match.get("from") if isinstance(match, dict) else None
+        if isinstance(senders, str):
+            senders = [senders]
+        if not isinstance(senders, list):
+            continue
+        globs = tuple(str(g) for g in senders if isinstance(g, str | int) and str(g) != "*")
+        source = doc.get("source") if isinstance(doc.get("source"), str) else None
+        if globs:
+            out.append(Refused(err.file, source, globs, str(err)))
+    return tuple(out)
 
 
 def duplicate_source(path: Path, rule: Rule, others: Iterable[LoadedRule]) -> RuleError | None:

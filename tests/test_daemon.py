@@ -87,7 +87,7 @@ def all_fixture_emails(tag: str) -> list[FixtureEmail]:
 
 
 def not_a_lead(tag: str) -> bytes:
-    """A personal email from a sender no rule knows: no rule can parse it."""
+    """A personal email from a sender no rule knows: no rule reads it, and it is no lead."""
     return (
         "From: Dana Whitfield <dana.whitfield@example.org>\r\n"
         "To: leads@harborpine-realty.example\r\n"
@@ -461,18 +461,19 @@ def test_daemon_keeps_running_when_the_imap_server_goes_away_and_takes_mail_afte
     assert_outcome(seen[before.message_id], before)
 
 
-def test_unparseable_email_becomes_a_dead_letter_and_the_daemon_keeps_going(
+def test_a_non_lead_is_kept_as_ignored_and_the_daemon_keeps_going(
     pymap: ImapServer, setup: Setup
 ) -> None:
-    """A non-lead from a sender no rule knows is kept as a dead letter (not lost, not
-    retried forever), and the lead that follows it is processed as usual."""
+    """A personal email from a sender no rule knows is kept, marked ignored (not lost, not
+    retried forever, and no dead letter paging anyone), and the lead that follows it is
+    processed as usual."""
     setup.configure(mailbox(pymap, processed_folder="Processed"))
     good = fixture_email("zillow/forwarded_as_attachment.eml", "good")
     with setup.daemon() as d:
         first_run_done(d)
         pymap.append([not_a_lead("lunch")])
-        bad = d.eventually(lambda: setup.rows.done("<lunch@example.org>"), 15, "the dead letter")
-        assert (bad.statuses, bad.leads, bad.dead_letters) == (["dead"], [], ["no_matching_rule"])
+        bad = d.eventually(lambda: setup.rows.done("<lunch@example.org>"), 15, "the ignored email")
+        assert (bad.statuses, bad.leads, bad.dead_letters) == (["ignored"], [], [])
         pymap.append([good.data])
         assert_outcome(d.eventually(lambda: setup.rows.done(good.message_id), 15, "the lead"), good)
     assert len(pymap.uids("Processed")) == 2
