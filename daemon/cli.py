@@ -746,7 +746,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         out.print(f"{'ok  ' if ok else 'FAIL'}  {what}", highlight=False)
 
     settings = settings_of(args)
-    report(True, "configuration: " + (args.config or os.environ.get("LEADPIPE_CONFIG") or "defaults"))
+    path = config_path_of(args)  # --config, $LEADPIPE_CONFIG, else ./leadpipe.yaml if present
+    report(True, f"configuration: {Path(path).resolve()}" if path else "configuration: defaults (no --config, "
+           "$LEADPIPE_CONFIG or ./leadpipe.yaml)")
     try:  # as it is: doctor only looks, and creates no database at a mistyped path
         db = Database.existing(settings.database_url)
         report(True, f"database {db.describe()} at revision {db.current_revision()}")

@@ -8,16 +8,27 @@ file, the line and the key.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from daemon import yamlfile
 from daemon.errors import ConfigError
+from daemon.yamlfile import AtKey
 
 DEFAULT_DATABASE_URL = "sqlite:///leadpipe.db"
 
@@ -55,11 +66,11 @@ class _Section(BaseModel):
             if path is None:
                 continue
             if data.get(key):
-                raise ValueError(f"give `{key}` or `{key}_file`, not both")
+                raise AtKey((f"{key}_file",), f"give `{key}` or `{key}_file`, not both")
             try:
                 data[key] = Path(path).read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ValueError(f"`{key}_file`: cannot read {path}: {exc.strerror}") from exc
+                raise AtKey((f"{key}_file",), f"cannot read {path}: {exc.strerror}") from exc
         return data
 
 
@@ -236,9 +247,11 @@ class AdminSettings(_Section):
 
     @model_validator(mode="after")
     def _names_unique(self) -> AdminSettings:
-        names = [u.name for u in self.users]
-        if len(names) != len(set(names)):
-            raise ValueError("admin.users: two users have the same name")
+        seen: set[str] = set()
+        for i, u in enumerate(self.users):
+            if u.name in seen:
+                raise AtKey(("users", i, "name"), f"two users have the name {u.name!r}")
+            seen.add(u.name)
         return self
 
 
@@ -337,11 +350,11 @@ class NotifierSettings(BaseModel):
         for key in [k for k in data if isinstance(k, str) and k.endswith("_file")]:
             name, path = key[: -len("_file")], data.pop(key)
             if data.get(name):
-                raise ValueError(f"give `{name}` or `{key}`, not both")
+                raise AtKey((key,), f"give `{name}` or `{key}`, not both")
             try:
                 data[name] = Path(str(path)).read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ValueError(f"`{key}`: cannot read {path}: {exc.strerror}") from exc
+                raise AtKey((key,), f"cannot read {path}: {exc.strerror}") from exc
         return data
 
 
@@ -400,25 +413,67 @@ class Settings(BaseSettings):
             try:
                 data["database_url"] = Path(path).read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ValueError(
-                    f"`database_url_file`: cannot read {path}: {exc.strerror}"
-                ) from exc
+                raise AtKey(("database_url_file",), f"cannot read {path}: {exc.strerror}") from exc
         return data
 
     @model_validator(mode="after")
     def _agents_unique(self) -> Settings:
         for key in ("name", "slack_user_id"):
-            seen: set[str] = set()
-            for a in self.agents:
+            seen: dict[str, str] = {}
+            for i, a in enumerate(self.agents):
                 value = getattr(a, key)
                 if value is not None and value in seen:
-                    raise ValueError(f"agents: two agents have {key} {value!r}; each must be unique")
-                seen.add(value)
+                    raise AtKey(("agents", i, key), f"{seen[value]} has {key} {value!r} already; "
+                                "each agent's must be unique")
+                if value is not None:
+                    seen[value] = a.name
         return self
+
+    #: where each value came from (the file's lines, the environment), for errors found
+    #: after loading (``locate_notifier_error``)
+    _origin: tuple[yamlfile.YamlDocument, dict[tuple[str, ...], str]] | None = PrivateAttr(None)
 
     @property
     def agents_by_name(self) -> dict[str, AgentSettings]:
         return {a.name: a for a in self.agents}
+
+
+def locate_notifier_error(settings: Settings, index: int, error: ConfigError) -> ConfigError:
+    """``error``, raised while building ``notifiers[index]`` (the notifier's own checks,
+    which see neither file nor line), as ``file:line: notifiers[i].KEY: problem`` with the
+    key as written (``secrt_file`` where the check saw ``secrt``), or naming the
+    environment variable the entry came from."""
+    doc, env = settings._origin or (yamlfile.YamlDocument(data={}, file=""), {})
+    path: tuple[str | int, ...] = ("notifiers", index)
+    key, problem, suggestion = error.key, error.problem or str(error), error.suggestion
+    if key is not None:
+        if (*path, key) not in doc.lines and (*path, f"{key}_file") in doc.lines:
+            key = f"{key}_file"  # read from a file into `key` before the check saw it
+            suggestion = f"{suggestion}_file" if suggestion else None
+        path = (*path, key)
+    if suggestion:
+        problem += f"; did you mean `{suggestion}`?"
+    where = yamlfile.source_of(path, env)
+    if where is None and doc.file:
+        line = doc.line_of(path)
+        where = f"{doc.file}:{line}" if line else doc.file
+    located = f"{yamlfile.dotted(path)}: {problem}"  # no file: Settings built in code
+    return ConfigError(f"{where}: {located}" if where else located, key=error.key, problem=problem)
+
+
+ENV_PREFIX = "LEADPIPE_"
+
+
+def environment_keys(environ: Mapping[str, str] | None = None) -> dict[tuple[str, ...], str]:
+    """The key path each ``LEADPIPE_`` environment variable sets (``("slack",
+    "claim_timeout")`` for ``LEADPIPE_SLACK__CLAIM_TIMEOUT``), to the name errors give it."""
+    environ = os.environ if environ is None else environ
+    found = {}
+    for name in environ:
+        if name.upper().startswith(ENV_PREFIX) and name.upper() != "LEADPIPE_CONFIG":
+            path = tuple(name[len(ENV_PREFIX):].lower().split("__"))
+            found[path] = f"environment variable {name}"
+    return found
 
 
 def load_settings(path: Path | str | None = None) -> Settings:
@@ -440,8 +495,11 @@ def load_settings(path: Path | str | None = None) -> Settings:
             doc = yamlfile.YamlDocument(data={}, file=str(path))
         elif not isinstance(doc.data, dict):
             raise ConfigError(f"{path}:1: the configuration must be a mapping of keys")
+    env = environment_keys()
     try:
-        return Settings(**doc.data)
+        settings = Settings(**doc.data)
     except ValidationError as exc:
-        lines = [str(p) for p in yamlfile.problems(doc, exc)]
+        lines = [str(p) for p in yamlfile.problems(doc, exc, model=Settings, elsewhere=env)]
         raise ConfigError("bad configuration:\n  " + "\n  ".join(lines)) from exc
+    settings._origin = (doc, env)
+    return settings

@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from daemon.alerts import Alerts
-from daemon.config import Settings
+from daemon.config import Settings, locate_notifier_error
 from daemon.errors import ConfigError, DeliveryError, PermanentDeliveryError, StorageError
 from daemon.logs import redact
 from daemon.pacing import Pacer
@@ -101,10 +101,13 @@ def build_notifiers(settings: Settings) -> dict[str, Notifier]:
     if settings.slack.bot_token:
         built[Slack.name] = Slack.from_config({**settings.slack.model_dump(), "timeout": timeout,
                                                "region": settings.default_region})
-    for name, cls, entry in _entries(settings, taken=set(built)):
+    for i, (name, cls, entry) in enumerate(_entries(settings, taken=set(built))):
         # delivery.timeout unless the entry gives its own; the lease is for checks only
         options = {"timeout": timeout, **entry, "lease": settings.delivery.lease}
-        built[name] = cls.from_config(options)
+        try:
+            built[name] = cls.from_config(options)
+        except ConfigError as exc:  # the notifier's check knows no file: name its line
+            raise locate_notifier_error(settings, i, exc) from exc
     return built
 
 
@@ -117,13 +120,18 @@ def lead_destinations(settings: Settings) -> dict[str, type[Notifier]]:
 def _entries(settings: Settings, taken: set[str]) -> list[tuple[str, type[Notifier], dict[str, Any]]]:
     entries = []
     seen = set(taken)
-    for entry in settings.notifiers:
-        cls = notifier_class(entry.type)
+    for i, entry in enumerate(settings.notifiers):
+        try:
+            cls = notifier_class(entry.type)
+        except ConfigError as exc:
+            problem = str(exc).removeprefix("notifiers: ")
+            raise locate_notifier_error(settings, i, ConfigError(problem, key="type", problem=problem)) from exc
         options = entry.model_dump()
         name = str(options.get("name") or cls.name)
         if name in seen:
-            raise ConfigError(f"notifiers: two notifiers are named {name!r}; give each a "
-                              "different `name:`")
+            problem = f"two notifiers are named {name!r}; give each a different `name:`"
+            raise locate_notifier_error(settings, i, ConfigError(
+                problem, key="name" if options.get("name") else "type", problem=problem))
         seen.add(name)
         entries.append((name, cls, options))
     return entries

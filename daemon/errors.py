@@ -12,8 +12,19 @@ class LeadpipeError(Exception):
 class ConfigError(LeadpipeError):
     """Raised when the configuration file or environment holds a bad or missing value.
 
-    The message names the file, the line and the key wherever they are known.
+    The message names the file, the line and the key wherever they are known. Raised
+    about one key of a ``notifiers:`` entry (whose checks know neither file nor line), it
+    also carries that ``key`` and the ``problem`` alone, and
+    ``daemon.config.locate_notifier_error`` names the file, line and key as written.
     """
+
+    def __init__(self, message: str, *, key: str | None = None, problem: str | None = None,
+                 suggestion: str | None = None):
+        super().__init__(message)
+        self.key = key
+        self.problem = problem
+        #: for an unknown key, the known key nearest it
+        self.suggestion = suggestion
 
 
 class RuleError(LeadpipeError):

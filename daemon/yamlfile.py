@@ -7,14 +7,17 @@ path back into the line where the author typed it.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Sequence
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 Path_ = tuple[str | int, ...]
 
@@ -133,6 +136,16 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
             _walk(item, (*path, i), lines)
 
 
+class AtKey(ValueError):
+    """Raised by a validator about one key inside the value it checks (a secret file of a
+    section, the second agent with a taken ``slack_user_id``): ``problems`` reports it at
+    that key's line, not at the line of the value the validator was given."""
+
+    def __init__(self, path: Sequence[str | int], message: str):
+        super().__init__(message)
+        self.path = tuple(path)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One validation problem, located in its file."""
@@ -158,14 +171,23 @@ def dotted(path: Sequence[str | int]) -> str:
     return out
 
 
-def problems(doc: YamlDocument, error: ValidationError) -> list[Problem]:
-    """Translate a pydantic ``ValidationError`` into located problems, one per error."""
+def problems(doc: YamlDocument, error: ValidationError, *, model: type[BaseModel] | None = None,
+             elsewhere: Mapping[tuple[str, ...], str] | None = None) -> list[Problem]:
+    """Translate a pydantic ``ValidationError`` into located problems, one per error.
+
+    With ``model`` (the schema ``error`` came from), an unknown key names the known key it
+    is closest to (``did you mean `poll_interval`?``). ``elsewhere`` maps key paths whose
+    values did not come from the file (an environment variable) to the name to report
+    them under instead of a file and line."""
     found = []
     for err in error.errors():
         # pydantic adds the tag of a tagged union or a function validator's name to loc;
         # keep only the parts that exist in the document.
         # (``tag:…``: the tags of the filter union in daemon/rules.py)
         loc = [p for p in err["loc"] if isinstance(p, int) or not str(p).startswith(("function-", "tag:"))]
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, AtKey):
+            loc.extend(cause.path)
         msg = err["msg"]
         if "[key]" in loc:
             # a mapping key that is not allowed (pydantic checks keys with the Literal type)
@@ -176,8 +198,66 @@ def problems(doc: YamlDocument, error: ValidationError) -> list[Problem]:
                 msg = f"unknown key; {msg[0].lower()}{msg[1:]}"
         elif err["type"] == "extra_forbidden":
             msg = "unknown key"
+            if model is not None and loc and isinstance(loc[-1], str):
+                msg += did_you_mean(loc[-1], known_keys(model, loc[:-1]))
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        source = source_of(loc, elsewhere or {})
+        if source is not None:
+            found.append(Problem(source, None, dotted(loc), msg))
+            continue
         written = doc.as_written(loc)
         found.append(Problem(doc.file, doc.line_of(written), dotted(written), msg))
     return found
+
+
+def source_of(loc: Sequence[str | int], elsewhere: Mapping[tuple[str, ...], str]) -> str | None:
+    """Where the value at ``loc`` came from when not from the file: the longest key path
+    of ``elsewhere`` that ``loc`` starts with."""
+    parts = tuple(str(p) for p in loc)
+    for n in range(len(parts), 0, -1):
+        if parts[:n] in elsewhere:
+            return elsewhere[parts[:n]]
+    return None
+
+
+def did_you_mean(key: str, known: Sequence[str]) -> str:
+    """``"; did you mean `poll_interval`?"`` for the known key nearest ``key``, or ``""``."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def known_keys(model: type[BaseModel], path: Sequence[str | int]) -> list[str]:
+    """The keys the schema allows at ``path`` inside ``model`` (with ``KEY_file`` for each
+    of a section's ``secret_keys``), or none when ``path`` is not a mapping of keys."""
+    t: Any = model
+    for part in path:
+        t = _inner(t, part)
+        if t is None:
+            return []
+    t = _inner(t, None)
+    if not (isinstance(t, type) and issubclass(t, BaseModel)):
+        return []
+    keys = list(t.model_fields)
+    keys += [f"{k}_file" for k in getattr(t, "secret_keys", ())]
+    return keys
+
+
+def _inner(t: Any, part: str | int | None) -> Any:
+    """The type at ``part`` inside type ``t`` (a field of a model, an item of a list, a value
+    of a dict); with ``part`` None, ``t`` itself without ``| None``."""
+    origin = typing.get_origin(t)
+    if origin in (typing.Union, types.UnionType):
+        kinds = [a for a in typing.get_args(t) if a is not type(None)]
+        t = kinds[0] if len(kinds) == 1 else None
+        origin = typing.get_origin(t)
+    if part is None or t is None:
+        return t
+    if isinstance(t, type) and issubclass(t, BaseModel):
+        f = t.model_fields.get(part) if isinstance(part, str) else None
+        return f.annotation if f is not None else None
+    if origin in (list, tuple) and isinstance(part, int):
+        return typing.get_args(t)[0]
+    if origin is dict:
+        return typing.get_args(t)[1]
+    return None

@@ -9,6 +9,7 @@ a ``ConfigError`` naming the entry and the key. (``<key>_file`` was already read
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -47,14 +48,19 @@ class Options:
         unknown = sorted(set(self.options) - known)
         if unknown:
             valid = ", ".join(sorted(known - {"type", "lease"}))
-            raise ConfigError(f"{self.where}: unknown key {unknown[0]!r}; valid keys: {valid}")
+            close = difflib.get_close_matches(unknown[0], sorted(known - {"type", "lease"}), n=1)
+            raise ConfigError(f"{self.where}: unknown key {unknown[0]!r}; valid keys: {valid}"
+                              + (f"; did you mean `{close[0]}`?" if close else ""),
+                              key=unknown[0], problem=f"unknown key; valid keys: {valid}",
+                              suggestion=close[0] if close else None)
 
     def text(self, key: str, default: str | None = None, *, required: bool = False,
              why: str = "") -> str | None:
         value = self.options.get(key)
         if value is None or value == "":
             if required:
-                raise ConfigError(f"{self.where}: `{key}` (or `{key}_file`) is required{why}")
+                raise ConfigError(f"{self.where}: `{key}` (or `{key}_file`) is required{why}", key=key,
+                                  problem=f"is required (or `{key}_file`){why}")
             return default
         return str(value)
 
@@ -70,9 +76,9 @@ class Options:
         try:
             result = seconds(value)
         except ValueError as exc:
-            raise ConfigError(f"{self.where}: `{key}`: {exc}") from exc
+            raise self.error(str(exc), key=key) from exc
         if result <= 0:
-            raise ConfigError(f"{self.where}: `{key}` must be more than 0")
+            raise self.error("must be more than 0", key=key)
         return result
 
     def timeouts(self) -> tuple[float, float]:
@@ -82,8 +88,11 @@ class Options:
         read = self.seconds("timeout", 10.0)
         return read, self.seconds("connect_timeout", min(read, 10.0))
 
-    def error(self, text: str) -> ConfigError:
-        return ConfigError(f"{self.where}: {text}")
+    def error(self, text: str, *, key: str | None = None) -> ConfigError:
+        """``text`` about this entry, or about its ``key`` (``notifiers (NAME): `key`: text``)."""
+        if key is None:
+            return ConfigError(f"{self.where}: {text}")
+        return ConfigError(f"{self.where}: `{key}`: {text}", key=key, problem=text)
 
     def rate_limit(self, key: str, default: RateLimit) -> RateLimit:
         """``{requests: N, per: 10s}``; absent: ``default``."""
@@ -95,18 +104,19 @@ class Options:
         if value is None:
             return None
         if not isinstance(value, Mapping) or set(value) - {"requests", "per"} or "requests" not in value:
-            raise ConfigError(f"{self.where}: `{key}` must look like {{requests: 100, per: 10s}}")
+            raise ConfigError(f"{self.where}: `{key}` must look like {{requests: 100, per: 10s}}", key=key,
+                              problem="must look like {requests: 100, per: 10s}")
         try:
             requests = int(value["requests"])
             per = seconds(value.get("per", 1))
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{self.where}: `{key}`: {exc}") from exc
+            raise self.error(str(exc), key=key) from exc
         if requests < 1 or per <= 0:
-            raise ConfigError(f"{self.where}: `{key}`: requests and per must be more than 0")
+            raise self.error("requests and per must be more than 0", key=key)
         return RateLimit(requests, per)
 
     def choice(self, key: str, value: Any, choices: Iterable[str]) -> str:
         allowed = tuple(choices)
         if value not in allowed:
-            raise ConfigError(f"{self.where}: `{key}`: {value!r} is not one of {', '.join(allowed)}")
+            raise self.error(f"{value!r} is not one of {', '.join(allowed)}", key=key)
         return str(value)

@@ -9,6 +9,7 @@ flow swallows leads without anyone hearing about it.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -173,11 +174,12 @@ def test_configuration_reads_the_key_file_and_picks_the_documented_rate_limit(tm
 
 
 @pytest.mark.parametrize(("entry", "message"), [
-    ({"type": "followupboss"}, "`api_key` (or `api_key_file`) is required"),
-    ({"type": "followupboss", "api_key": "k", "apikey": "x"}, "unknown key 'apikey'; valid keys: api_key, base_url"),
+    ({"type": "followupboss"}, "notifiers[0].api_key: is required (or `api_key_file`)"),
+    ({"type": "followupboss", "api_key": "k", "apikey": "x"},
+     "notifiers[0].apikey: unknown key; valid keys: api_key, base_url"),
     ({"type": "followupboss", "api_key": "k", "rate_limit": {"requests": 0}}, "rate_limit"),
-    ({"type": "followupboss", "api_key": "k", "timeout": "soon"}, "`timeout`: not a duration"),
+    ({"type": "followupboss", "api_key": "k", "timeout": "soon"}, "notifiers[0].timeout: not a duration"),
 ])
 def test_a_bad_followupboss_entry_stops_the_start_naming_the_key(entry: dict[str, object], message: str):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         build_notifiers(Settings(notifiers=[entry]))

@@ -386,9 +386,9 @@ def test_field_policies_decide_what_an_existing_contact_gets():
 
 
 @pytest.mark.parametrize(("entry", "message"), [
-    ({"type": "hubspot"}, r"`access_token` \(or `access_token_file`\) is required"),
+    ({"type": "hubspot"}, r"notifiers\[0\]\.access_token: is required \(or `access_token_file`\)"),
     ({"type": "hubspot", "access_token": "t", "fields": {"firstname": "sometimes"}},
-     "`fields.firstname`: 'sometimes' is not one of crm_wins, lead_wins, fill_empty"),
+     r"notifiers\[0\]\.fields\.firstname: 'sometimes' is not one of crm_wins, lead_wins, fill_empty"),
     ({"type": "hubspot", "access_token": "t", "fields": {"jobtitle": "lead_wins"}},
      "leadpipe does not write 'jobtitle'"),
     ({"type": "hubspot", "access_token": "t", "search_lag": "60s"},

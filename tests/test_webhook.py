@@ -105,8 +105,8 @@ def test_two_named_webhooks_each_get_every_lead(receiver: WebhookReceiver):
 
 
 @pytest.mark.parametrize(("entry", "message"), [
-    ({"type": "webhook", "url": "https://x.example/leads"}, "`secret` .* is required"),
-    ({"type": "webhook", "secret": "s"}, "`url` .* is required"),
+    ({"type": "webhook", "url": "https://x.example/leads"}, r"notifiers\[0\]\.secret: is required"),
+    ({"type": "webhook", "secret": "s"}, r"notifiers\[0\]\.url: is required"),
     ({"type": "webhook", "url": "ftp://x", "secret": "s"}, "must be an http"),
 ])
 def test_a_bad_webhook_entry_stops_the_start(entry: dict[str, object], message: str):
