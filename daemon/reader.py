@@ -195,9 +195,10 @@ def _line_pairs(text: str, i: int, lines: list[str], vocabulary: Vocabulary) -> 
     if split is None:
         return []
     label, value = split
-    meaning = vocabulary.understand(label)
+    meaning = None if not value and _NOT_A_LABEL.search(label) else vocabulary.understand(label)
     if meaning is None:
-        return []
+        spaced = _spaced_pair(text, vocabulary)
+        return [Pair(spaced[0], spaced[1], i, spaced[2])] if spaced else []
     if label.casefold() in ("from", "to", "date", "sent") and _in_header_block(lines, i):
         return []  # a forwarded email's header block, not a contact form's "From"
     out: list[Pair] = []
@@ -211,6 +212,32 @@ def _line_pairs(text: str, i: int, lines: list[str], vocabulary: Vocabulary) -> 
     if below:
         out.append(Pair(label, below, i, meaning))
     return out
+
+
+# a label holds no address and no number: "Email ann@example.com" is a label and its value
+_NOT_A_LABEL = re.compile(r"@|://|\d{3}")
+
+
+def _spaced_pair(text: str, vocabulary: Vocabulary) -> tuple[str, str, Meaning] | None:
+    """``Email ann@example.com``, ``Phone (303) 555-0134``: a label and its value in two
+    inline elements (spans, bold text) that HTML-to-text joins with a space. Taken only for
+    a contact whose value has its shape, or a name under an exact name label."""
+    words = text.split()
+    for n in (1, 2, 3):
+        if len(words) <= n:
+            break
+        label, value = " ".join(words[:n]), " ".join(words[n:])
+        meaning = vocabulary.understand(label)
+        if meaning is None or not meaning.prospect:
+            continue
+        if meaning.field == "email" and _BARE_EMAIL.match(value):
+            return label, value, meaning
+        if meaning.field == "phone" and _BARE_PHONE.match(value):
+            return label, value, meaning
+        if meaning.field in NAMES and vocabulary.field_of(label) and _NAME_LINE.match(value):
+            return label, value, meaning
+        return None
+    return None
 
 
 def _row_pairs(cells: list[str], i: int, lines: list[str], vocabulary: Vocabulary) -> list[Pair]:
@@ -433,6 +460,9 @@ _PREFIX_STREET = re.compile(
     r"\b\d{1,6}\s+(?:(?:Calle|Camino|Avenida|Paseo|Via|Vía|Rua|Rue|Avenue of the)\s+[\w'’.-]+"
     r"(?:\s+(?:del|de|la|las|los|el)\b)?(?:\s+(?!Unit\b|Apt\b)[A-Z][\w'’.-]*){0,2}|[NSEW]\.?\s+\d{1,5}\s+[NSEW]\b\.?)"
     r"(?:,?\s*(?:#\s*|Apt\.?\s*|Unit\s+|Suite\s+|Ste\.?\s*)[\w-]+)?")
+# an opening sentence about a property: "… interested in 12 Elm St", "New inquiry for 12 Elm St"
+_ABOUT_STREET = re.compile(r"\b(?:about|for|at|regarding|re|in|on|of|to)\s+(?:the\s+)?(?:home\s+at\s+)?\d",
+                           re.IGNORECASE)
 _CITY_LINE = re.compile(r"^[A-Za-z][A-Za-z .'-]+,?\s+[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?$")
 _TOLL_FREE = re.compile(r"^\+18(?:00|33|44|55|66|77|88)")
 
@@ -440,13 +470,16 @@ _TOLL_FREE = re.compile(r"^\+18(?:00|33|44|55|66|77|88)")
 _DOMAIN_WORD = re.compile(r"\w\.(?:com|net|org|co|io|us|biz|info|example|test)\b")
 
 
+_SURNAME_FIRST = re.compile(r"^[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*)?,\s+[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*)?$")
+
+
 def person_name(text: str, brand: frozenset[str]) -> str | None:
-    """``text`` when it reads as a person's name (1-4 words of letters, not a brand, a role
-    or a stock word), else ``None``."""
+    """``text`` when it reads as a person's name (1-4 words of letters, or ``Last, First``;
+    not a brand, a role or a stock word), else ``None``."""
     value = clean("full_name", text)
-    if value is None or not _NAME_LINE.match(value):
+    if value is None or not (_NAME_LINE.match(value) or _SURNAME_FIRST.match(value)):
         return None
-    words = [w.strip(".'’").casefold() for w in value.split()]
+    words = [w.strip(".'’,").casefold() for w in value.split()]
     if not words or any(w in _STOP or w in brand or _DOMAIN_WORD.search(w) for w in words):
         return None
     if len(words) == 1 and len(words[0]) < 2:
@@ -454,13 +487,20 @@ def person_name(text: str, brand: frozenset[str]) -> str | None:
     return value
 
 
-def _sentence_names(text: str, brand: frozenset[str]) -> Iterator[tuple[str, str]]:
-    for pattern in _SENTENCES:
+#: the first patterns of _SENTENCES are what the person did ("says", "is interested in");
+#: the others introduce them ("Meet …", "Lead from …"): only after the first is the next
+#: paragraph the person's own words
+_PERSON_VERBS = 3
+
+
+def _sentence_names(text: str, brand: frozenset[str]) -> Iterator[tuple[str, str, bool]]:
+    """``(name, the rest of the line, whether the person is the sentence's subject)``."""
+    for k, pattern in enumerate(_SENTENCES):
         m = pattern.search(text)
         if m:
             name = person_name(m["name"], brand)
             if name is not None:
-                yield name, m["rest"].strip()
+                yield name, m["rest"].strip(), k < _PERSON_VERBS
 
 
 def _street(text: str) -> str | None:
@@ -666,7 +706,7 @@ def _read_unlabelled(lines: list[str], zone: list[str], vocabulary: Vocabulary, 
         street = _street_at_start(line)
         if street and len(line) <= 100:
             col.add("address", street, STREET_LINE, "a street line", line=i)
-        elif intro <= 6 and i not in pair_lines:
+        elif intro <= 6 and i not in pair_lines and _ABOUT_STREET.search(line):
             street = _street(line)
             if street:
                 col.add("address", street, SUBJECT - 5, "an opening sentence", line=i)
@@ -676,12 +716,12 @@ def _read_unlabelled(lines: list[str], zone: list[str], vocabulary: Vocabulary, 
             for m in _ANY_PHONE.finditer(line):
                 col.add("phone", m.group(0), IN_LINE, "a line of text", line=i)
         if i < 80:
-            for name, rest in _sentence_names(line, brand):
+            for name, rest, acted in _sentence_names(line, brand):
                 col.add("full_name", name, SENTENCE, "a sentence", line=i)
                 says = _SAYS.search(line.split(name, 1)[-1])
-                if says and says.group(1).strip():
-                    col.add("message", says.group(1), SENTENCE, f"'{name} says'", line=i)
-                else:
+                if says and (says.group(1) or says.group(2) or "").strip():
+                    col.add("message", says.group(1) or says.group(2), SENTENCE, f"'{name} says'", line=i)
+                elif says or acted:
                     # the paragraph after "<Name> says:" (or "is interested in …") is theirs
                     after = _paragraph_after(lines, i, vocabulary)
                     if says or _prose(after):
@@ -762,7 +802,7 @@ def _names_above(lines: list[str], i: int, zone: list[str], vocabulary: Vocabula
 def _read_headers(msg: Message, col: _Collector) -> None:
     parties = col.parties
     subject = msg.subject or ""
-    for name, rest in _sentence_names(subject, parties.brand):
+    for name, rest, _acted in _sentence_names(subject, parties.brand):
         col.add("full_name", name, SUBJECT, "the subject")
         street = _street(rest)
         if street:

@@ -45,7 +45,8 @@ _NOT_LEAD_SUBJECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                             r"|canceled event|cancelled event|event canceled)\s*:|\binvitation\b.*@"),
         ("agent_reply", r"^\s*(?:re|aw|sv|antw)\s*(?:\[\d+\])?\s*:"),
         ("esign", r"docusign|envelope|e-?sign|signature (?:request|requested|completed|needed)|please"
-                  r" (?:review and )?sign|\bsigned\b|^\s*completed\s*:|dotloop|authentisign|ready for signature"),
+                  r" (?:review and )?sign\b|\bsigned\b(?!\s+(?:in|up|on)\b)|^\s*completed\s*:|dotloop"
+                  r"|authentisign|ready for signature"),
         ("transaction", r"transaction|document(?:s)? (?:uploaded|added|shared|received)|\buploaded\b|escrow"
                         r"|compliance|checklist|commission|closing (?:date|disclosure|reminder|docs?)|skyslope"
                         r"|task (?:assigned|due|overdue)|offer (?:accepted|received|submitted)"),
@@ -85,7 +86,10 @@ _LEAD_SUBJECT = re.compile(
     r"|\bwants? to (?:tour|see|know|rent|buy|sell|schedule|view|visit)\b|\bschedule (?:a )?(?:tour|showing"
     r"|viewing)\b|home valuation|valuation request|home value|what(?:'s| is) my home worth|form (?:submission"
     r"|entry)|web ?form|contact form|\bsays\b|\blead\b|\binquiry\b|\benquiry\b|requested (?:info|a tour"
-    r"|information|a showing)|message from|has a question|sent you a message|is looking", re.IGNORECASE)
+    r"|information|a showing)|message from|has a question|sent you a message|is looking"
+    r"|\bsigned in\b|sign[- ]?in\b.{0,30}open house|open house (?:visitor|guest|sign[- ]?in|registration)"
+    r"|new (?:visitor|registration|sign[- ]?up)|self[- ]?tour|tour (?:booked|booking|request|scheduled)"
+    r"|booked a (?:self[- ])?tour|relocation (?:lead|referral)|new referral|transferee", re.IGNORECASE)
 _LEAD_BODY = re.compile(
     r"\bsays:|\bis interested in\b|\bis looking (?:at|for)\b|\bwould like (?:to|more|information)\b"
     r"|\bi(?:'m| am) (?:interested|looking)\b|\bplease (?:contact|call|email|text|reach)\b"
@@ -113,8 +117,9 @@ class Verdict:
 def by_headers(msg: Message) -> str | None:
     """Why an email needs no one's reading whatever it says: an auto-reply, a bounce, a
     calendar invitation; else ``None``."""
-    auto = (msg.header("Auto-Submitted") or "").lower()
-    if auto and auto != "no":
+    # RFC 3834: "auto-replied" answers a message; "auto-generated" is any automatic mail,
+    # which lead notifications are too
+    if (msg.header("Auto-Submitted") or "").lower().startswith("auto-replied"):
         return "auto_reply"
     if msg.header("X-Autoreply") or msg.header("X-Autorespond") or msg.header("X-Autoresponder"):
         return "auto_reply"

@@ -254,3 +254,35 @@ def test_the_brokerages_own_website_form_is_read_as_a_lead_not_a_colleagues_note
     got = lead("Name: Ann Lee\nPhone: (303) 555-0134\nMessage: Is 12 Elm St still available?\n",
                sender="Cedar Realty Website <website@brokerage.example>", subject="Website inquiry")
     assert (got.source, got.full_name) == ("brokerage.example", "Ann Lee")
+
+
+def test_a_label_and_its_value_in_two_spans_without_a_colon_are_a_pair():
+    """HTML that puts `<span>Email</span> <span>ann@…</span>` side by side reads as
+    "Email ann@example.com": a label and a value with a space between."""
+    got = lead(html="<html><body><h2>Meet Ann Lee</h2><p>A buyer matched your listing.</p><ul>"
+                    "<li><span>Email</span> <span><a href='mailto:ann@example.com'>ann@example.com</a></span></li>"
+                    "<li><span>Phone</span> <span>(303) 555-0134</span></li></ul></body></html>",
+               subject="You have a new buyer")
+    assert (got.full_name, got.email, got.phone) == ("Ann Lee", "ann@example.com", "+13035550134")
+    assert got.message is None  # "A buyer matched your listing." is the portal's words, not hers
+
+
+def test_a_name_written_surname_first_is_read_first_name_first():
+    got = lead("Name: Okonkwo, Chidi\nPhone: 720-555-0133\n")
+    assert (got.full_name, got.first_name, got.last_name) == ("Chidi Okonkwo", "Chidi", "Okonkwo")
+
+
+def test_a_lead_notification_marked_auto_generated_is_still_a_lead():
+    """RFC 3834: `Auto-Submitted: auto-generated` is any automatic mail (lead notifications
+    are); only `auto-replied` is an auto-reply."""
+    got = lead("Name: Ann Lee\nPhone: (303) 555-0134\n", headers={"Auto-Submitted": "auto-generated"})
+    assert got.full_name == "Ann Lee"
+    assert read("Name: Ann Lee\nPhone: (303) 555-0134\n", headers={"Auto-Submitted": "auto-replied"}) == \
+        Ignored("auto_reply")
+
+
+@pytest.mark.parametrize("subject", ["Ann Lee signed in at your open house", "Self-tour booked: 12 Elm St",
+                                     "New relocation referral: transferee to Denver"])
+def test_open_house_sign_ins_self_tours_and_relocation_referrals_are_leads(subject: str):
+    got = lead("Visitor: Ann Lee\nEmail: ann@example.com\nPhone: (303) 555-0134\n", subject=subject)
+    assert (got.full_name, got.email) == ("Ann Lee", "ann@example.com")
