@@ -23,6 +23,7 @@ from daemon.admin import commands as admin_commands
 from daemon.assign import Router
 from daemon.config import Settings, load_settings
 from daemon.errors import DraftError, LeadpipeError, RuleError
+from daemon.heartbeat import version
 from daemon.lead import DeadLetter, Ignored, Lead, Origin, ParseOutcome, RawEmail
 from daemon.mappings import load_mappings, mapping_files
 from daemon.pipeline import Engine, Processed, Worker, parse_email, replay
@@ -98,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="leadpipe", description="Turn a lead inbox into routed, deduplicated leads.",
                                 parents=[common])
+    p.add_argument("--version", action="version", version=f"leadpipe {version()}",
+                   help="print leadpipe's version and exit")
     sub = p.add_subparsers(metavar="COMMAND")
 
     run = sub.add_parser("run", parents=[common], help="run the daemon")
@@ -106,21 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     parse = sub.add_parser("parse", parents=[common], help="parse, normalize and score emails without side effects")
-    parse.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
+    parse.add_argument("files", nargs="+", type=Path, metavar="FILE.eml", help="one or more email files")
     parse.add_argument("--json", action="store_true", help="JSON (one object per line with several files)")
     parse.set_defaults(func=cmd_parse, quiet_logs=True)
 
     ingest = sub.add_parser("ingest", parents=[common], help="push emails through the whole pipeline")
-    ingest.add_argument("files", nargs="+", type=Path, metavar="FILE.eml|DIR")
+    ingest.add_argument("files", nargs="+", type=Path, metavar="FILE.eml|DIR",
+                        help="email files, or folders whose *.eml files (also in subfolders) are taken")
     ingest.set_defaults(func=cmd_ingest)
 
     lds = sub.add_parser("leads", parents=[common], help="stored leads")
     lsub = lds.add_subparsers(metavar="ACTION")
     llist = lsub.add_parser("list", parents=[common], help="stored leads, newest first")
     llist.add_argument("--json", action="store_true", help="one lead contract per line")
-    llist.add_argument("--limit", type=int, default=50)
-    llist.add_argument("--source")
-    llist.add_argument("--tier", choices=("hot", "standard", "low"))
+    llist.add_argument("--limit", type=int, default=50, metavar="N", help="at most N leads (default: 50)")
+    llist.add_argument("--source", metavar="SOURCE", help="only leads of this source (e.g. zillow)")
+    llist.add_argument("--tier", choices=("hot", "standard", "low"), help="only leads of this tier")
     llist.set_defaults(func=cmd_leads_list, quiet_logs=True)
     lshow = lsub.add_parser("show", parents=[common], help="one lead with its warnings and score")
     lshow.add_argument("id", type=int, help="the lead's id (leadpipe leads list shows them)")
@@ -133,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     rcheck = rsub.add_parser("check", parents=[common], help="validate every rule file")
     rcheck.set_defaults(func=cmd_rules_check, quiet_logs=True)
     rtest = rsub.add_parser("test", parents=[common], help="run rules on fixtures and diff against golden files")
-    rtest.add_argument("source", nargs="?")
+    rtest.add_argument("source", nargs="?", metavar="SOURCE",
+                       help="only this source's fixtures (fixtures/emails/SOURCE); default: all")
     rtest.add_argument("--update", action="store_true", help="rewrite the golden files with today's output")
     rtest.add_argument("--fixtures", type=Path, help="fixtures folder (default: fixtures/emails)")
     rtest.set_defaults(func=cmd_rules_test, quiet_logs=True)
@@ -160,16 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = dlq.add_subparsers(metavar="ACTION")
     dlist = dsub.add_parser("list", parents=[common], help="open dead letters, newest first")
     dlist.add_argument("--all", action="store_true", help="include resolved ones")
-    dlist.add_argument("--source")
-    dlist.add_argument("--json", action="store_true")
+    dlist.add_argument("--source", metavar="SOURCE", help="only dead letters of this source")
+    dlist.add_argument("--json", action="store_true", help="one JSON object per dead letter")
     dlist.set_defaults(func=cmd_dlq_list, quiet_logs=True)
     dshow = dsub.add_parser("show", parents=[common], help="one dead letter: reason, rule, fields, the email's text")
-    dshow.add_argument("id", type=int)
+    dshow.add_argument("id", type=int, help="the dead letter's id (leadpipe dlq list shows them)")
     dshow.set_defaults(func=cmd_dlq_show, quiet_logs=True)
     dreplay = dsub.add_parser("replay", parents=[common], help="re-run dead letters against the current rules")
-    dreplay.add_argument("ids", nargs="*", type=int, metavar="ID")
-    dreplay.add_argument("--source")
-    dreplay.add_argument("--all", action="store_true")
+    dreplay.add_argument("ids", nargs="*", type=int, metavar="ID", help="the dead letters to replay")
+    dreplay.add_argument("--source", metavar="SOURCE", help="every open dead letter of this source")
+    dreplay.add_argument("--all", action="store_true", help="every open dead letter")
     dreplay.set_defaults(func=cmd_dlq_replay, quiet_logs=True)
 
     delivery_log.add_parser(sub, common)
@@ -185,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", parents=[common], help="database, queue and mailbox health")
     status.add_argument("--quiet", action="store_true", help="print nothing; exit 0 when healthy")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="the whole report as one JSON object")
     status.set_defaults(func=cmd_status, quiet_logs=True)
     doctor = sub.add_parser("doctor", parents=[common],
                             help="check the configuration, the database, the rules and each mailbox")
@@ -274,16 +279,23 @@ def print_summary(results: list[Processed]) -> None:
     lead_rows = [r for r in results if isinstance(r.outcome, Lead)]
     dead_rows = [r for r in results if isinstance(r.outcome, DeadLetter)]
     ignored = [r for r in results if isinstance(r.outcome, Ignored)]
-    t = Table(title=f"{len(lead_rows)} leads", title_justify="left")
-    for col in ("id", "source", "name", "email", "phone", "tier", "score"):
-        t.add_column(col)
-    for r in lead_rows:
-        o = r.outcome
-        assert isinstance(o, Lead)
-        t.add_row(str(r.lead_id), o.source, o.full_name or "-", o.email or "-", o.phone or "-", o.tier, str(o.score))
-    out.print(t)
+    if not results:
+        out.print("nothing new to process")
+        return
+    if not lead_rows:
+        out.print("no leads")
+    else:
+        t = Table(title=plural(len(lead_rows), "lead"), title_justify="left")
+        for col in ("id", "source", "name", "email", "phone", "tier", "score"):
+            t.add_column(col)
+        for r in lead_rows:
+            o = r.outcome
+            assert isinstance(o, Lead)
+            t.add_row(str(r.lead_id), o.source, o.full_name or "-", o.email or "-", o.phone or "-", o.tier,
+                      str(o.score))
+        out.print(t)
     if dead_rows:
-        d = Table(title=f"{len(dead_rows)} dead letters", title_justify="left")
+        d = Table(title=plural(len(dead_rows), "dead letter"), title_justify="left")
         for col in ("id", "reason", "detail"):
             d.add_column(col)
         for r in dead_rows:
@@ -292,9 +304,12 @@ def print_summary(results: list[Processed]) -> None:
             d.add_row(str(r.dead_letter_id), o.reason.value, o.detail)
         out.print(d)
     if ignored:
-        out.print(f"{len(ignored)} emails ignored (auto-replies, bounces, newsletters)")
-    if not results:
-        out.print("nothing new to process")
+        out.print(f"{plural(len(ignored), 'email')} ignored (auto-replies, bounces, newsletters)")
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 lead``, ``2 leads``, ``0 dead letters``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -395,7 +410,7 @@ def cmd_leads_list(args: argparse.Namespace) -> int:
         for row in rows:
             print(json_text(row.to_json()))
         return EXIT_OK
-    t = Table(title=f"{len(rows)} most recent leads", title_justify="left")
+    t = Table(title=plural(len(rows), "most recent lead"), title_justify="left")
     for col in ("id", "received", "source", "name", "email", "phone", "tier", "score", "status", "agent"):
         t.add_column(col)
     for r in rows:
@@ -607,7 +622,7 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
             print(json_text({"id": r.id, "status": r.status, "message_id": r.message_id, "subject": r.subject,
                               **r.dead_letter.to_json()}))
         return EXIT_OK
-    t = Table(title=f"{len(rows)} dead letters", title_justify="left")
+    t = Table(title=plural(len(rows), "dead letter"), title_justify="left")
     for col in ("id", "when", "status", "reason", "rule", "subject"):
         t.add_column(col)
     for r in rows:
@@ -722,7 +737,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
                   str(a.weight), str(a.assigned), str(a.claimed), str(a.repeat), "◀" if a.next_up else "")
     out.print(t)
     out.print(f"drip (low tier, no agent): {report.drip}   unassigned: {report.unassigned}   "
-              f"offered in Slack: {report.offered}")
+              f"offered in Slack, waiting for a claim: {report.offered}")
     return EXIT_OK
 
 

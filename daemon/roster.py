@@ -37,6 +37,7 @@ class RosterReport:
     agents: tuple[AgentLine, ...]
     drip: int
     unassigned: int
+    #: offered in Slack and still waiting for a claim (a claimed or timed-out offer is not)
     offered: int
     since: datetime
 
@@ -49,6 +50,7 @@ def today(settings: Settings, db: Database, now: datetime | None = None) -> Rost
     with db.session() as s:
         counts = store.counts_since(s, since)
         position = store.pointer_position(s)
+        waiting = store.waiting_offers(s)
     rotation = roster.rotation()
     up = rotation[position % len(rotation)] if rotation else None
     lines = tuple(
@@ -59,7 +61,7 @@ def today(settings: Settings, db: Database, now: datetime | None = None) -> Rost
     )
     nobody = counts.get(None, {})
     return RosterReport(lines, nobody.get("drip", 0), nobody.get("unassigned", 0),
-                        nobody.get("offered", 0), since)
+                        waiting, since)
 
 
 def router_for(settings: Settings, db: Database) -> Router:

@@ -213,11 +213,18 @@ def webhook_router(hooks: Webhooks) -> APIRouter:
     force when it was built (sources added later are served too)."""
     router = APIRouter()
     sources = sorted(m.source for m in hooks.engine().webhooks)
-    for source in sources:
-        if not hooks.secret(source):
+    missing = [source for source in sources if not hooks.secret(source)]
+    if len(missing) < len(sources):
+        # webhooks are in use: a mapping left without its secret is likely a mistake
+        for source in missing:
             log.warning("webhook %s: no secret configured (webhooks.sources.%s.secret or "
                         "secret_file): every request to /webhooks/%s is refused", source, source,
                         source)
+    elif missing:
+        # none configured (the shipped website_form mapping, unused): no warning at each start;
+        # a request still gets 401 and a warning naming the key to set
+        log.debug("webhooks: no source has a secret (webhooks.sources.SOURCE.secret); requests "
+                  "to /webhooks/%s are refused", ", ".join(missing))
     header_names = sorted({m.auth.header for m in hooks.engine().webhooks})
     source_schema: dict[str, Any] = {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_.-]*$"}
     if sources:

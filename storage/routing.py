@@ -202,6 +202,12 @@ def counts_since(session: Session, since: datetime) -> dict[str | None, dict[str
     return dict(out)
 
 
+def waiting_offers(session: Session) -> int:
+    """Leads offered in Slack that nobody has claimed yet (nor timed out to round robin)."""
+    return int(session.scalar(select(func.count()).select_from(LeadRow).where(LeadRow.status == "offered"))
+               or 0)
+
+
 def pointer_position(session: Session) -> int:
     return int(session.scalar(
         select(RoundRobinRow.position).where(RoundRobinRow.name == POINTER)

@@ -36,11 +36,14 @@ def test_today_counts_assignments_claims_repeats_and_drip(db: Database):
     add_lead(db, router, make_lead(10, phone="+13055550000"))  # repeat of lead 0 → Ana
     add_lead(db, router, make_lead(20, "low"))
     hot = add_lead(db, router, make_lead(30, "hot"))
+    assert roster.today(settings, db, now=START + timedelta(hours=1)).offered == 1
     router.claim(hot, "U0BEN")
+    add_lead(db, router, make_lead(31, "hot"))  # offered, nobody has claimed it yet
     report = roster.today(settings, db, now=START + timedelta(hours=1))
     got = {a.name: (a.assigned, a.claimed, a.repeat, a.next_up) for a in report.agents}
     assert got == {"Ana Ruiz": (2, 0, 1, False), "Ben Okafor": (2, 1, 0, True),
                    "Cho Park": (0, 0, 0, False)}
+    # the claimed lead is no longer counted as offered; the unclaimed one is
     assert (report.drip, report.offered) == (1, 1)
     tomorrow = roster.today(settings, db, now=START + timedelta(days=1))
     assert sum(a.assigned for a in tomorrow.agents) == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import shutil
 import time
 import urllib.error
@@ -297,6 +298,27 @@ def test_a_source_without_a_configured_secret_refuses_everything(database_url: s
     finally:
         server.stop()
         service.db.dispose()
+
+
+def test_the_shipped_mappings_do_not_warn_at_start_when_no_webhook_is_configured(
+        database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    """An installation that uses no webhook is not told at every start that the shipped
+    ``website_form`` mapping has no secret; one that configures some hears of the others."""
+    shipped = Service(Settings(database_url=database_url, rules_dir=REPO / "rules",
+                               inbox_dir=tmp_path / "inbox"))
+    some = Service(Settings(database_url=database_url, rules_dir=make_rules(tmp_path),
+                            inbox_dir=tmp_path / "inbox", webhooks={"sources": {"form": {"secret": TOKEN}}}))
+    try:
+        with caplog.at_level(logging.INFO):
+            assert any(m.source == "website_form" for m in shipped.engine.webhooks)
+            shipped.web_routers()  # as the daemon's start does
+            assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+            some.web_routers()
+        warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert sorted(m.split(":")[0] for m in warned) == ["webhook signed", "webhook stamped"]
+    finally:
+        shipped.db.dispose()
+        some.db.dispose()
 
 
 def test_the_openapi_document_describes_the_webhook_endpoint(served):
