@@ -349,6 +349,12 @@ _FOOTER = re.compile(
     r"|©|\(c\)\s*\d{4}|copyright|all rights reserved|privacy (?:policy|notice)|terms of (?:use|service)"
     r"|you (?:are )?receiv(?:ed|ing) this|this (?:e-?mail|message|notification) was sent"
     r"|(?:e-?mail|notification) preferences|no longer wish|do not reply to this")
+# what only a footer says; a line that is merely a footer's kind of words ("do not reply to
+# this email, call the buyer:") marks itself, not all that follows
+_FOOTER_START = re.compile(
+    r"unsubscribe|opt[ -]?out\b|manage (?:your )?(?:email )?(?:preferences|subscriptions|notifications)"
+    r"|©|\(c\)\s*\d{4}|copyright|all rights reserved|privacy (?:policy|notice)|terms of (?:use|service)"
+    r"|(?:e-?mail|notification) preferences|no longer wish")
 _OTHER = re.compile(
     r"\b(?:listing agent|listed by|presented by|courtesy of|your agent|assigned (?:agent|to)|agent"
     r"|brokerage|broker|leasing office|leasing team|property manager|management|landlord|lender"
@@ -388,7 +394,7 @@ def zones(lines: list[str]) -> list[str]:
     for i in range(n):
         line = lines[i]
         low = line.lower()
-        if i >= start and _FOOTER.search(low):
+        if i >= start and _FOOTER_START.search(low):
             out[i:] = ["f"] * (n - i)
             break
         if _FOOTER.search(low):
@@ -854,7 +860,7 @@ def _read_html(msg: Message, col: _Collector) -> None:
 
 
 #: how far (in lines) an unlabelled contact may stand from the lead's name
-NEAR = 10
+NEAR = 12
 
 
 def _choose(col: _Collector, region: str, contact_labels: int) -> Reading:

@@ -286,3 +286,10 @@ def test_a_lead_notification_marked_auto_generated_is_still_a_lead():
 def test_open_house_sign_ins_self_tours_and_relocation_referrals_are_leads(subject: str):
     got = lead("Visitor: Ann Lee\nEmail: ann@example.com\nPhone: (303) 555-0134\n", subject=subject)
     assert (got.full_name, got.email) == ("Ann Lee", "ann@example.com")
+
+
+def test_contacts_on_one_line_a_few_paragraphs_below_the_introduction_are_read():
+    filler = "\n".join(f"Detail {i} about the home." for i in range(8))
+    got = lead(f"Meet Ann Lee\n\nShe is pre-approved.\n{filler}\nContact ann@example.com · (303) 555-0134\n",
+               subject="You have a new buyer")
+    assert (got.full_name, got.email, got.phone) == ("Ann Lee", "ann@example.com", "+13035550134")
