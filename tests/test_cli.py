@@ -434,3 +434,20 @@ def test_the_readmes_first_command_copies_every_sample_email_and_no_golden_file(
     samples = sorted(p.name for p in (d / "fixtures" / "emails").rglob("*.eml"))
     assert copied == samples  # also the samples of different sources with one file name
     assert not any(name.endswith(".yaml") for name in copied)
+
+
+def test_the_drift_alerts_command_prints_the_drifted_email(tmp_path: Path):
+    """The template-drift alert says "see the email: `leadpipe leads show ID --email`"; that
+    command must show the email, or the on-call person is sent to a dead end."""
+    d = workdir(tmp_path / "w")
+    drifted = (d / "fixtures/emails/realtor/text_layout.eml").read_bytes().replace(b"Phone Number:", b"Cell Phone:")
+    (d / "inbox").mkdir()
+    (d / "inbox" / "drifted.eml").write_bytes(drifted)
+    r = cli(d, "run", "--once")
+    assert r.returncode == 0, r.stderr
+    shown = re.search(r"Template drift in realtor: .* see the email: `leadpipe ([^`]+)`", r.stderr)
+    assert shown, r.stderr
+    email = cli(d, *shown.group(1).split())
+    assert email.returncode == 0, email.stderr
+    assert "--- the email's text ---" in email.stdout
+    assert "Cell Phone:" in email.stdout  # the drifted label, as the email has it
