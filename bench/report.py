@@ -53,7 +53,8 @@ def runs(quick: bool, soak: int) -> list[tuple[str, list[str]]]:
 
 
 #: the blind corpus: the set the reader may be tuned on, and the holdout nobody tuned against
-ACCURACY = [("accuracy", ["--set", "leads+not_leads"]), ("accuracy", ["--set", "holdout"])]
+ACCURACY = [("accuracy", ["--set", "leads+not_leads"]), ("accuracy", ["--set", "holdout"]),
+            ("accuracy", ["--set", "holdout2"])]
 
 
 def run(name: str, args: list[str]) -> tuple[str, float, int]:
@@ -154,7 +155,8 @@ def main() -> int:
         ("1,000-lead CRM burst (rate-limited Follow Up Boss)", "no 429; paced near the limit",
          "<br>".join(_lines(crm, r"paced|429s|ratio paced"))),
     ]
-    for corpus_set, what in (("leads+not_leads", "tuned-on set"), ("holdout", "holdout, never tuned on")):
+    for corpus_set, what in (("leads+not_leads", "tuned-on set"), ("holdout", "first holdout, since partly tuned"),
+                             ("holdout2", "second holdout, never looked at")):
         acc = results.get(f"accuracy {corpus_set}")
         rows.append((f"reading accuracy, blind corpus ({what}): leads, found, name, email, phone, address, "
                      "message, non-leads, false leads, dead-lettered",
