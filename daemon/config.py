@@ -364,6 +364,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LEADPIPE_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
+    #: ``database_url_file`` (read by ``_database_url_file``); named so that an unknown key
+    #: near it is told about it
+    secret_keys: ClassVar[tuple[str, ...]] = ("database_url",)
 
     database_url: str = DEFAULT_DATABASE_URL
     rules_dir: Path = Path("rules")

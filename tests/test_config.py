@@ -103,6 +103,12 @@ def test_an_unknown_key_says_which_known_key_was_meant(tmp_path: Path):
     message = config_error(write(tmp_path, GOOD + "mailboxes:\n  - {name: m, host: h, username: u, "
                                  "password: p, pol_interval: 5s}\n"))
     assert "good.yaml:20: mailboxes[0].pol_interval: unknown key; did you mean `poll_interval`?" in message
+    message = config_error(write(tmp_path, GOOD + "webhooks:\n  sources:\n    website_form:\n"
+                                 "      secrt_file: /x\n"))
+    assert "good.yaml:22: webhooks.sources.website_form.secrt_file: unknown key; did you mean `secret_file`?" \
+        in message
+    message = config_error(write(tmp_path, GOOD + "databse_url_file: /x\n"))
+    assert "did you mean `database_url_file`?" in message
     message = config_error(write(tmp_path, GOOD + "zzzz: 1\n"))
     assert "good.yaml:19: zzzz: unknown key" in message and "did you mean" not in message
 
