@@ -334,7 +334,7 @@ def load_mapping_file(path: Path) -> WebhookMapping:
     try:
         mapping = WebhookMapping.model_validate(doc.data)
     except ValidationError as exc:
-        first, *rest = yamlfile.problems(doc, exc)
+        first, *rest = yamlfile.problems(doc, exc, model=WebhookMapping)
         err = RuleError(first.message, file=name, line=first.line, key=first.key)
         err.also = [RuleError(p.message, file=name, line=p.line, key=p.key) for p in rest]
         raise err from exc

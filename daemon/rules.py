@@ -401,7 +401,7 @@ def load_rule_file(path: Path, text: str | None = None) -> Rule:
     try:
         return Rule.model_validate(doc.data)
     except ValidationError as exc:
-        first, *rest = yamlfile.problems(doc, exc)
+        first, *rest = yamlfile.problems(doc, exc, model=Rule)
         err = RuleError(first.message, file=name, line=first.line, key=first.key)
         err.also = [RuleError(p.message, file=name, line=p.line, key=p.key) for p in rest]
         raise err from exc

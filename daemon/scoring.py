@@ -151,7 +151,7 @@ def load_scoring(path: Path) -> Scoring:
     try:
         return Scoring.model_validate(doc.data or {})
     except ValidationError as exc:
-        first, *rest = yamlfile.problems(doc, exc)
+        first, *rest = yamlfile.problems(doc, exc, model=Scoring)
         err = RuleError(first.message, file=str(path), line=first.line, key=first.key)
         err.also = [RuleError(p.message, file=str(path), line=p.line, key=p.key) for p in rest]
         raise err from exc

@@ -196,6 +196,9 @@ def problems(doc: YamlDocument, error: ValidationError, *, model: type[BaseModel
                 msg = msg[len("Value error, ") :]
             else:
                 msg = f"unknown key; {msg[0].lower()}{msg[1:]}"
+                allowed = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+                if loc and isinstance(loc[-1], str):
+                    msg += did_you_mean(loc[-1], allowed)
         elif err["type"] == "extra_forbidden":
             msg = "unknown key"
             if model is not None and loc and isinstance(loc[-1], str):

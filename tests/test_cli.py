@@ -451,3 +451,14 @@ def test_the_drift_alerts_command_prints_the_drifted_email(tmp_path: Path):
     assert email.returncode == 0, email.stderr
     assert "--- the email's text ---" in email.stdout
     assert "Cell Phone:" in email.stdout  # the drifted label, as the email has it
+
+
+def test_rules_check_says_which_key_a_misspelled_one_meant(tmp_path: Path):
+    d = workdir(tmp_path)
+    rule = (d / "rules" / "zillow.yaml").read_text(encoding="utf-8")
+    (d / "rules" / "zillow.yaml").write_text(rule.replace("\nversion:", "\nversoin:", 1)
+                                             .replace("\n  phone:", "\n  phnoe:", 1), encoding="utf-8")
+    r = cli(d, "rules", "check")
+    assert r.returncode == 1
+    assert re.search(r"rules/zillow\.yaml:\d+: versoin: unknown key; did you mean `version`\?", r.stdout), r.stdout
+    assert re.search(r"rules/zillow\.yaml:\d+: fields\.phnoe: unknown key; .*; did you mean `phone`\?", r.stdout)
