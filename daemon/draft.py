@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import regex
 
 from daemon.message import Message
-from daemon.reader import Found, read
+from daemon.reader import HTML_LINES, Found, read
 from daemon.rules import Rule
 from daemon.senders import Parties
 from daemon.vocabulary import Vocabulary, split_label
@@ -114,8 +114,10 @@ def _extractor(found: Found, msg: Message, values: list[str]) -> dict[str, objec
     if found.how == "the subject":
         pattern = _around(msg.subject or "", found.value, values)
         return {"regex": pattern, "in": "subject"} if pattern else None
-    if 0 <= found.line < len(msg.lines):
-        line = msg.lines[found.line]
+    lines, at = (msg.html_text.split("\n"), found.line - HTML_LINES) if found.line >= HTML_LINES else (
+        msg.lines, found.line)
+    if 0 <= at < len(lines):
+        line = lines[at]
         if found.field == "message" and found.value.casefold() not in line.casefold():
             return {"after": _anchor(line, values), "until": r"\n\s*\n"}
         pattern = _around(line, found.value, values)

@@ -242,7 +242,12 @@ class Message:
             i += 1
         if "from" not in headers:
             return None
-        body = "\n".join(lines[i:]).strip("\n")
+        rest_lines = lines[i:]
+        quoted = [x for x in rest_lines if x.strip()]
+        if quoted and sum(x.lstrip().startswith(">") for x in quoted) * 2 >= len(quoted):
+            # a forward quoted line by line ("> Name: …"): the original is what is quoted
+            rest_lines = [re.sub(r"^\s*> ?", "", x) for x in rest_lines]
+        body = "\n".join(rest_lines).strip("\n")
         msg = EmailMessage()
         try:
             msg["From"] = headers["from"].replace("\n", " ")

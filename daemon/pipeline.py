@@ -45,7 +45,7 @@ from daemon.parsing import (
 )
 from daemon.rules import LABELS_FILE, Rule, RuleSet, load_rules, refused_files
 from daemon.scoring import Scoring, load_scoring
-from daemon.senders import Parties, source_of
+from daemon.senders import FREEMAIL, Parties, registrable, source_of
 from daemon.vocabulary import Vocabulary, load_vocabulary
 from storage import dead_letters, inbound, leads
 from storage.db import Database
@@ -178,10 +178,20 @@ def _sender_rule(originals: list[Message], engine: Engine) -> Rule | None:
     for msg in [*originals[1:], originals[0]]:
         for rule in engine.rules:
             m = rule.match
-            if m.from_ and (m.subject or m.body) and "*" not in m.from_ and rule.sender_matches(
+            if m.from_ and (m.subject or m.body) and _names_its_sender(m.from_) and rule.sender_matches(
                     msg.from_address or ""):
                 return rule
     return None
+
+
+def _names_its_sender(globs: list[str]) -> bool:
+    """Whether a rule's ``from`` names a sender of its own (``*@zillow.com``), not anyone
+    (``*``, ``*@gmail.com``): only such a rule may claim an email by its sender alone."""
+    for glob in globs:
+        domain = glob.rpartition("@")[2].lower()
+        if not domain or "*" in registrable(domain.replace("*.", "")) or registrable(domain) in FREEMAIL:
+            return False
+    return True
 
 
 def _finish(found: Extraction, msg: Message, outer: Message, engine: Engine, received_at: Any,
@@ -216,7 +226,7 @@ def _near_match(originals: list[Message], engine: Engine, outer: Message, receiv
             running.rule = near.rule
             parties = _parties(msg, originals)
             reading = reader.read(msg, engine.labels, engine.region, parties=parties)
-            if triage.judge(msg, reading, parties).kind == "ignored":
+            if triage.known_sender(msg, reading).kind == "ignored":
                 running.rule = None
                 continue  # the sender's newsletter, not a lead in a changed template
             found = extract(msg, near.rule, timeout, labels=engine.labels, region=engine.region,
@@ -253,7 +263,8 @@ def _read_without_rule(originals: list[Message], engine: Engine, outer: Message,
     msg = originals[1] if len(originals) > 1 else originals[0]
     parties = _parties(msg, originals)
     reading = reader.read(msg, engine.labels, engine.region, parties=parties)
-    verdict = triage.judge(msg, reading, parties)
+    # a sender a rule knows: its lead unless plainly not one; anyone else: judged on evidence
+    verdict = triage.known_sender(msg, reading) if by_sender is not None else triage.judge(msg, reading, parties)
     if verdict.kind == "ignored":
         return Ignored(verdict.reason)
     source = by_sender.source if by_sender is not None else (

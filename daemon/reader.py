@@ -24,6 +24,7 @@ from __future__ import annotations
 import email.utils
 import functools
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -92,7 +93,7 @@ class Reading:
 # -- cleaning values ------------------------------------------------------------------------
 
 # what mail clients append to a link's text: "ann@example.com<mailto:ann@example.com>"
-_DECORATION = re.compile(r"\s*[<\[(]\s*(?:mailto|tel|sms|callto|https?):[^>\])]*[>\])]", re.IGNORECASE)
+_DECORATION = re.compile(r"\s*[<\[(]\s*(?:mailto|tel|sms|callto|https?):[^<>\[\]()]{0,300}[>\])]", re.IGNORECASE)
 _MARKER = re.compile(r"\((?:optional|required|not required|if any)\)|^\*+|\*+$", re.IGNORECASE)
 _PLACEHOLDER = re.compile(
     r"^(?:n/?a|n\.a\.|none(?: given| provided)?|null|nil|undefined|unknown|not (?:provided|given|"
@@ -143,7 +144,7 @@ _PAIRS = (
 _BULLET = re.compile(r"^(?:[-•*·▪►+>]|\d{1,2}[.)])\s+(?=\S)")
 # a second label inside a value: "Ann Lee | Phone: 303…", "Ann Lee   Email: …"
 _ASCII_ROW = re.compile(r"^\s*\|.*\|\s*$")
-_INLINE = re.compile(r"\s+\|\s+|\s{3,}|\s+[•·]\s+")
+_INLINE = re.compile(r"\s+\|\s+|\s+[•·]\s+")
 _FORWARD_HEADERS = frozenset(("from", "sent", "date", "to", "cc", "subject", "reply to"))
 
 
@@ -278,7 +279,8 @@ def _cut_inline(value: str, vocabulary: Vocabulary) -> tuple[str, list[str]]:
     for k in range(1, len(parts)):
         split = split_pair(parts[k])
         if split and split[1] and vocabulary.understand(split[0]):
-            return " ".join(parts[:k]).strip(), [" ".join(parts[k:])] if k else []
+            # each further part is read on its own ("Phone: … | Email: …"), never re-joined
+            return " ".join(parts[:k]).strip(), parts[k:]
     return value, []
 
 
@@ -384,13 +386,23 @@ _PROSPECT_HEADER = re.compile(
     r"|guest|visitor)(?:'s)?\s+(?:info|information|details|contact)\b|^about (?:the|this) (?:lead|buyer|renter)")
 
 
-def zones(lines: list[str]) -> list[str]:
-    """Per line: ``"f"`` footer, ``"o"`` someone else's (an agent block, a support line),
-    ``""`` anything else."""
+_SALUTATION = re.compile(r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings)\b[^:]{0,40}[,!.]?\s*$",
+                         re.IGNORECASE)
+_SIGN_OFF = re.compile(r"^\s*(?:best(?: regards| wishes)?|thanks(?: again| so much)?|thank you|regards|kind regards"
+                       r"|warm regards|cheers|sincerely|respectfully|all the best|talk soon)[,.!]?\s*$|^\s*--\s*$",
+                       re.IGNORECASE)
+_LABELLED_PART = re.compile(r"(?:name|phone|e-?mail|tel|cell|mobile)\s*[:：]", re.IGNORECASE)
+
+
+def zones(lines: list[str], signer: str | None = None) -> list[str]:
+    """Per line: ``"f"`` footer, ``"o"`` someone else's (an agent block, a support line, the
+    sender's own sign-off and signature), ``""`` anything else. ``signer`` is the From
+    display name: a line that is just that name starts the sender's signature."""
     n = min(len(lines), MAX_LINES)
     out = [""] * n
     start = max(int(n * 0.3), 1)
     other_left = 0
+    signer_key = " ".join((signer or "").casefold().split())
     for i in range(n):
         line = lines[i]
         low = line.lower()
@@ -403,15 +415,22 @@ def zones(lines: list[str]) -> list[str]:
         if not line.strip():
             other_left = 0
             continue
-        if _PROSPECT_HEADER.search(low):
+        if _PROSPECT_HEADER.search(low) or _SALUTATION.match(line):
             other_left = 0
             continue
-        if _OTHER.search(low) or _signature(line) or _company_line(line):
+        if _SIGN_OFF.match(line) or (signer_key and " ".join(low.split()) == signer_key):
+            out[i] = "o"  # the sender signing off: what follows is their signature
+            other_left = 6
+            continue
+        prospect_row = len(_LABELLED_PART.findall(line)) >= 2  # "Name: … | Phone: … | Email: …"
+        words_of = _ANY_EMAIL.sub(" ", low) if "@" in low else low  # "office@annlee…" says nothing
+        if _OTHER.search(words_of) or (not prospect_row and (_signature(line) or _company_line(line))):
             out[i] = "o"
             words = line.split()
-            if len(words) <= 5 and "\t" not in line and ":" not in line and not any(
+            heading = line.rstrip().rstrip(":：").strip()
+            if len(words) <= 5 and "\t" not in line and ":" not in heading and not any(
                     ch.isdigit() or ch == "@" for ch in line):
-                other_left = 5  # a heading: its block is someone else's
+                other_left = 5  # a heading ("Listing agent", "Your agent:"): its block is someone else's
             continue
         if other_left:
             out[i] = "o"
@@ -452,7 +471,8 @@ noreply no-reply
 """.split())  # noqa: SIM905 (a word list reads best as words)
 _BARE_EMAIL = re.compile(r"^<?(?:mailto:)?[\w.+'’-]+@[\w-]+(?:\.[\w-]+)+>?$", re.IGNORECASE)
 _BARE_PHONE = re.compile(r"^(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,5})?$")
-_ANY_EMAIL = re.compile(r"[\w.+'’-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
+_ANY_EMAIL = re.compile(r"(?<![\w.+'’-])[\w.+'’-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[a-z]{2,24}\b",
+                        re.IGNORECASE)
 _ANY_PHONE = re.compile(r"(?<![\d-])(?:\+?1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\d-])")
 _NAME_LINE = re.compile(r"^[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,3}$")
 _STREET = re.compile(
@@ -499,6 +519,24 @@ def person_name(text: str, brand: frozenset[str]) -> str | None:
 _PERSON_VERBS = 3
 
 
+_LABELLED_NAME = re.compile(r"^[^\W\d_][\w'’.-]*,?(?:\s+[^\W\d_][\w'’.-]*){0,5}$")
+#: words no person's name has, even under a name label ("Contact: Cheesman Flats Leasing")
+_BUSINESS = frozenset("""leasing realty properties apartments residences rentals rental lofts llc inc ltd
+group management team office brokerage company corp services associates partners website form""".split())  # noqa: SIM905
+
+
+def labelled_name(text: str, brand: frozenset[str]) -> str | None:
+    """``text`` under a label that says it is a name: any 1-6 words of letters (``Tom
+    House``, ``Maria de los Angeles Garcia``), but no business's words and not the brand."""
+    value = clean("full_name", text)
+    if value is None or not _LABELLED_NAME.match(value):
+        return None
+    words = [w.strip(".'’,").casefold() for w in value.split()]
+    if any(w in _BUSINESS or w in brand or _DOMAIN_WORD.search(w) for w in words):
+        return None
+    return value
+
+
 def _sentence_names(text: str, brand: frozenset[str]) -> Iterator[tuple[str, str, bool]]:
     """``(name, the rest of the line, whether the person is the sentence's subject)``."""
     for k, pattern in enumerate(_SENTENCES):
@@ -528,6 +566,7 @@ class _Collector:
         self.region = region
         self.found: list[Found] = []
         self.others: set[str] = set()
+        self.offset = 0  # added to the line numbers of what is found (HTML_LINES for the HTML)
 
     def add(self, name: str, raw: str, strength: int, how: str, *, line: int = -1,
             label: str | None = None, zone: str = "") -> None:
@@ -569,9 +608,10 @@ class _Collector:
             return
         if name == "message" and _URL_ONLY.match(value):
             return
-        if name in NAMES and person_name(value, self.parties.brand) is None:
+        if name in NAMES and (labelled_name(value, self.parties.brand) if label is not None
+                              else person_name(value, self.parties.brand)) is None:
             return
-        self.found.append(Found(name, value, strength, how, line, label))
+        self.found.append(Found(name, value, strength, how, line + self.offset if line >= 0 else line, label))
 
     def other(self, name: str, raw: str) -> None:
         value = clean(name, raw)
@@ -609,21 +649,45 @@ def _key(name: str, value: str, region: str) -> str | None:
     return normalize.normalize_phone(value, region) if len(value) <= 40 else None
 
 
+#: where the HTML part's line numbers start in ``Found.line`` (the plain part's start at 0)
+HTML_LINES = 100_000
+#: a longer line is cut: no lead value is this long, and patterns must stay cheap
+MAX_LINE = 2000
+_QUOTE_START = re.compile(r"^\s*(?:On .{6,200}wrote:|-{3,}\s*Original Message\s*-{3,}|_{10,})\s*$", re.IGNORECASE)
+
+
+def own_lines(lines: list[str]) -> list[str]:
+    """The lines the email's own writer wrote: at most ``MAX_LINES``, each cut to
+    ``MAX_LINE``; quoted lines (``> …``) and what follows ``On … wrote:`` left out (a reply
+    quoting a lead is not that lead again)."""
+    out: list[str] = []
+    for line in lines[:MAX_LINES]:
+        if _QUOTE_START.match(line):
+            break
+        if line.lstrip().startswith(">"):
+            out.append("")
+            continue
+        out.append(line[:MAX_LINE])
+    return out
+
+
 def read(msg: Message, vocabulary: Vocabulary, region: str = "US", *,
          parties: Parties | None = None) -> Reading:
     """The prospect's fields in ``msg``, chosen from every candidate by strength."""
     parties = parties or Parties.of(msg)
     col = _Collector(parties, region)
-    contact_labels = _read_lines(msg.lines, vocabulary, col)
+    contact_labels = _read_lines(own_lines(msg.lines), vocabulary, col)
     if msg.plain.strip() and msg.html and not any(f.field in CONTACTS for f in col.found):
-        contact_labels += _read_lines(msg.html_text.split("\n"), vocabulary, col)
+        col.offset = HTML_LINES  # the HTML's lines are another text: never "near" the plain's
+        contact_labels += _read_lines(own_lines(msg.html_text.split("\n")), vocabulary, col)
+        col.offset = 0
     _read_headers(msg, col)
     _read_html(msg, col)
     return _choose(col, region, contact_labels)
 
 
 def _read_lines(lines: list[str], vocabulary: Vocabulary, col: _Collector) -> int:
-    zone = zones(lines)
+    zone = zones(lines, col.parties.signer)
     labelled = 0
     found_pairs = pairs(lines, vocabulary)
     for p in found_pairs:
@@ -817,7 +881,7 @@ def _read_headers(msg: Message, col: _Collector) -> None:
     if street:
         col.add("address", street, SUBJECT - 5, "the subject")
     reply, reply_name = msg.reply_to, msg.reply_to_name
-    if reply and not parties.is_relay(reply) and not parties.is_robot(reply):
+    if reply and not parties.is_relay(reply) and not parties.is_robot(reply) and _resembles(reply, reply_name, col):
         col.add("email", reply, REPLY_TO, "Reply-To")
     if reply_name and reply and ((not parties.is_sender(reply) and not parties.is_robot(reply))
                                  or parties.is_relay(reply)):
@@ -831,6 +895,25 @@ def _read_headers(msg: Message, col: _Collector) -> None:
         col.add("full_name", parties.strip_brand(from_name), FROM, "the From name")
         if parties.from_is_prospect and msg.from_address:
             col.add("email", msg.from_address, FROM, "From")
+
+
+def _resembles(address: str, display: str | None, col: _Collector) -> bool:
+    """Whether a Reply-To address may be the prospect's: when a name of the lead was found,
+    the address or its display name must share a part of it (``ann.lee@…`` for Ann Lee);
+    otherwise it is someone else answering for the lead (the agent it was assigned to)."""
+    names = [f.value for f in col.found if f.field in NAMES and f.strength >= SUBJECT]
+    if not names:
+        return True
+    local = re.sub(r"[^a-z]", "", address.partition("@")[0].casefold())
+    shown = (display or "").casefold()
+    for name in names:
+        for part in re.split(r"[\s,'’.-]+", name.casefold()):
+            part = re.sub(r"[^a-z]", "", unicodedata.normalize("NFKD", part))
+            if len(part) >= 3 and (part in local or part in shown):
+                return True
+            if len(part) >= 1 and local.startswith(part[:1]) and len(local) <= 3:
+                return True
+    return False
 
 
 _HREF = re.compile(r"""href\s*=\s*["']?\s*(mailto|tel):([^"'>\s?]+)""", re.IGNORECASE)
@@ -869,8 +952,9 @@ def _choose(col: _Collector, region: str, contact_labels: int) -> Reading:
     for f in col.found:
         if f.field in CONTACTS and _key(f.field, f.value, region) in col.others:
             continue  # someone else's contact, also written where the prospect's would be
-        if f.field in CONTACTS and f.strength <= BARE and f.line >= 0 and name_lines and min(
-                abs(f.line - n) for n in name_lines) > NEAR:
+        same_part = [n for n in name_lines if n // HTML_LINES == f.line // HTML_LINES]
+        if f.field in CONTACTS and f.strength <= BARE and f.line >= 0 and same_part and min(
+                abs(f.line - n) for n in same_part) > NEAR:
             continue  # an unlabelled number far from the lead's name is someone else's
         by_field.setdefault(f.field, []).append(f)
     chosen: dict[str, Found] = {}

@@ -33,7 +33,7 @@ _ROBOT = re.compile(
 _RELAY = re.compile(r"(?:^|[._+-])(?:reply|relay|convo|msg|message|lead|leads|r|rt|in)[._+-]|[0-9a-f]{8,}|\d{6,}"
                     r"|^(?=[a-z0-9]{8,}$)(?=(?:[a-z]*\d){2})",
                     re.IGNORECASE)
-_VIA = re.compile(r"\s+(?:via|through|from|on behalf of|by)\s+.+$|\s*[\[(][^\])]*[\])]\s*$", re.IGNORECASE)
+_VIA = re.compile(r"\s+(?:via|through|from|on behalf of|by)\s+.+$|\s*[\[(][^\[\]()]{0,200}[\])]\s*$", re.IGNORECASE)
 
 
 def registrable(domain: str) -> str:
@@ -67,6 +67,8 @@ class Parties:
     brand: frozenset[str] = frozenset()
     #: the email comes from the prospect's own mailbox (a form that sends as the visitor)
     from_is_prospect: bool = False
+    #: the From display name of a person writing (an agent, a vendor): their signature is theirs
+    signer: str | None = None
 
     @classmethod
     def of(cls, msg: Message, *around: Message) -> Parties:
@@ -93,8 +95,10 @@ class Parties:
                 # "Nestfinder Leads" is the brand; "Ana Pereira" (a relay's, or a person's
                 # mailbox at the portal) is someone's name, never a brand
                 brand |= _words(display)
+        display = (msg.from_name or "").strip(" \"'")
+        signer = display if _personal(display) and not from_is_prospect else None
         return cls(sender, sender_domain, frozenset(recipients), frozenset(recipient_domains),
-                   frozenset(brand), from_is_prospect)
+                   frozenset(brand), from_is_prospect, signer)
 
     @property
     def colleague(self) -> bool:
@@ -126,8 +130,10 @@ class Parties:
         if name != "email":
             return False
         domain = registrable(domain_of(key))
-        return (self.is_sender(key) or key in self.recipients or domain in self.recipient_domains
-                or bool(_ROBOT.match(key.partition("@")[0])))
+        if self.is_sender(key) or key in self.recipients or domain in self.recipient_domains:
+            return True
+        # a role address (info@, office@) is a prospect's too, unless it is the portal's
+        return bool(_ROBOT.match(key.partition("@")[0])) and domain == self.sender_domain
 
     def strip_brand(self, display: str) -> str:
         """A display name without what relays add: ``Ann Lee via Zumper`` → ``Ann Lee``."""
@@ -140,7 +146,8 @@ class Parties:
 
 def _recipients(msg: Message) -> list[str]:
     out: list[str] = []
-    for header in ("To", "Cc", "Delivered-To", "X-Original-To"):
+    # not Cc: a prospect copied in is no part of the brokerage
+    for header in ("To", "Delivered-To", "X-Original-To"):
         for _, addr in msg.addresses(header):
             if addr:
                 out.append(addr)

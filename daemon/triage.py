@@ -43,7 +43,6 @@ _NOT_LEAD_SUBJECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in (
         ("calendar_invite", r"^\s*(?:(?:updated )?invitation|accepted|declined|tentative(?:ly accepted)?"
                             r"|canceled event|cancelled event|event canceled)\s*:|\binvitation\b.*@"),
-        ("agent_reply", r"^\s*(?:re|aw|sv|antw)\s*(?:\[\d+\])?\s*:"),
         ("esign", r"docusign|envelope|e-?sign|signature (?:request|requested|completed|needed)|please"
                   r" (?:review and )?sign\b|\bsigned\b(?!\s+(?:in|up|on)\b)|^\s*completed\s*:|dotloop"
                   r"|authentisign|ready for signature"),
@@ -74,7 +73,7 @@ _NOT_LEAD_SUBJECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                     r"|statement|\bpaid\b|your order|charge"),
         ("newsletter", r"newsletter|digest|weekly|monthly|edition|issue #|\btips\b|webinar|podcast|\bblog\b"
                        r"|this week in|roundup|round-up"),
-        ("marketing", r"\d+\s*% off|\bsale\b|limited time|exclusive|\boffer\b|promo|discount|free (?:consultation"
+        ("marketing", r"(?<!\d)\d{1,3}\s*% off|\bsale\b|limited time|exclusive|\boffer\b|promo|discount|free (?:consultation"
                       r"|guide|trial|ebook|report)|don't miss|last chance|introducing|upgrade|save \$|special"),
         ("colleague_forward", r"^\s*(?:fwd?|fw)\s*:\s*(?:fyi|see below|heads up|for your info)"),
     ))
@@ -148,6 +147,33 @@ def bulk(msg: Message) -> bool:
     return any(msg.header(h) for h in _BULK_HEADERS)
 
 
+def not_lead_subject(subject: str) -> str:
+    """The kind of mail a subject says it is when that is never a lead (``price_change``,
+    ``esign``…), else ``""``."""
+    for name, pattern in _NOT_LEAD_SUBJECTS:
+        if pattern.search(subject):
+            return name
+    return ""
+
+
+def known_sender(msg: Message, reading: Reading) -> Verdict:
+    """The verdict on an email from a sender a rule knows whose template changed: a lead,
+    unless it is plainly not one (an auto-reply or bounce, a subject of a kind that is never a
+    lead, bulk mail without a prospect's labelled contact, a digest of many people)."""
+    hard = by_headers(msg)
+    if hard is not None:
+        return Verdict("ignored", hard)
+    subject = msg.subject or ""
+    kind = not_lead_subject(subject)
+    if kind and not (_LEAD_SUBJECT.search(subject) and reading.contact_labels >= 2):
+        return Verdict("ignored", kind)
+    if bulk(msg) and not reading.contact_labels:
+        return Verdict("ignored", "newsletter")
+    if reading.people >= 3 or reading.distinct_emails >= 3 or reading.distinct_phones >= 4:
+        return Verdict("ignored", "crm_digest")
+    return Verdict("lead", "")
+
+
 def judge(msg: Message, reading: Reading, parties: Parties | None = None) -> Verdict:
     """The verdict on ``msg`` as the reader read it (see the module docstring)."""
     hard = by_headers(msg)
@@ -169,15 +195,14 @@ def judge(msg: Message, reading: Reading, parties: Parties | None = None) -> Ver
     if any(f.how == "a sentence" and f.field == "full_name" for f in reading.candidates):
         lead += 1  # a person introduced as a lead is: "<Name> says:", "Meet <Name>", "Lead from <Name>"
     against, kind = 0, ""
-    for name, pattern in _NOT_LEAD_SUBJECTS:
-        if pattern.search(subject):
-            against, kind = 3, name
-            break
+    subject_kind = not_lead_subject(subject)
+    if subject_kind:
+        against, kind = 3, subject_kind
     if _AUTO_BODY.search(text[:3000]):
         against, kind = against + 3, "auto_reply"
     if _REPLY_SUBJECT.match(subject):
         # a conversation: the lead it answers arrived on its own, and the CRM has the person
-        against, kind = 4, "agent_reply"
+        against, kind = against + 4, kind if kind == "auto_reply" else "agent_reply"
     if _QUOTED_REPLY.search(text):
         against += 2
         kind = kind or "agent_reply"
@@ -185,8 +210,10 @@ def judge(msg: Message, reading: Reading, parties: Parties | None = None) -> Ver
         against += 2  # one of the brokerage's own people writing
         kind = kind or "agent_reply"
     if bulk(msg):
-        against += 2
+        # a mailing list's mail is a lead only with a prospect's labelled contact
+        against += 2 if reading.contact_labels else 5
         kind = kind or "newsletter"
+
     if reading.people >= 3 or reading.distinct_emails >= 3 or reading.distinct_phones >= 4:
         against += 4
         kind = "crm_digest" if kind in ("", "newsletter") else kind

@@ -293,3 +293,87 @@ def test_contacts_on_one_line_a_few_paragraphs_below_the_introduction_are_read()
     got = lead(f"Meet Ann Lee\n\nShe is pre-approved.\n{filler}\nContact ann@example.com · (303) 555-0134\n",
                subject="You have a new buyer")
     assert (got.full_name, got.email, got.phone) == ("Ann Lee", "ann@example.com", "+13035550134")
+
+
+# -- found in review: each of these once lost a lead or made a false one ----------------------
+
+
+@pytest.mark.parametrize("eml", _lead_fixtures(), ids=lambda p: str(p.relative_to(REPO / "fixtures" / "emails")))
+def test_a_known_senders_lead_with_a_new_subject_is_still_its_lead(eml: Path):
+    """The provider changed its subject line: the email is still that source's lead (issue
+    14: "not a dead letter"), never silently ignored for want of generic lead cues."""
+    import re as _re
+
+    from daemon import goldens
+
+    golden = (goldens.load(eml) or {})["lead"]
+    data = _re.sub(rb"(?m)^Subject:.*$", b"Subject: Notification", eml.read_bytes(), count=1)
+    got = parse_email(data, ENGINE)
+    assert isinstance(got, Lead) and got.source == golden["source"], got
+
+
+def test_a_reply_quoting_a_lead_is_not_that_lead_again():
+    outcome = read("Thanks, I'll call her today.\n\nOn Mon, Mar 9, 2026 at 10:02 AM Zillow <leads@zillow.com> "
+                   "wrote:\n> Name: Ann Lee\n> Email: ann@example.com\n> Phone: (303) 555-0134\n",
+                   sender="Bob Stone <bob.stone@gmail.com>", subject="Re: New Zillow lead: Ann Lee")
+    assert not isinstance(outcome, Lead)
+
+
+def test_a_mailing_list_with_a_reply_to_and_a_lead_like_subject_is_no_lead():
+    outcome = read("Spring is here! Rates are down and inventory is up.\nCall me: (303) 555-0177\n",
+                   sender="Jane Realty <news@janerealty.example>", subject="Interested in buying this spring?",
+                   headers={"List-Unsubscribe": "<https://janerealty.example/u>",
+                            "Reply-To": "jane@janerealty.com"})
+    assert isinstance(outcome, Ignored)
+
+
+def test_the_senders_own_sign_off_and_signature_are_not_the_prospects():
+    outcome = read("Hi there,\n\nInterested in professional listing photos? We shoot same-day.\n\nBest,\n"
+                   "Mark Fields\n(303) 555-0177\nmark@shutterpro.example\n",
+                   sender="Mark Fields <mark@shutterpro.example>", subject="Interested in listing photos?")
+    assert not isinstance(outcome, Lead)
+
+
+def test_a_reply_to_that_is_not_the_named_prospect_is_not_their_email():
+    got = lead("New lead assigned to you.\n\nName: Ann Lee\nPhone: (303) 555-0134\n",
+               sender="Lead Router <notify@leadrouter.example>", subject="New lead assigned: Ann Lee",
+               headers={"Reply-To": "jane.agent@gmail.com"})
+    assert (got.full_name, got.phone, got.email) == ("Ann Lee", "+13035550134", None)
+
+
+def test_a_block_under_a_heading_with_a_colon_is_someone_elses():
+    got = lead("Name: Ann Lee\nEmail: ann@example.com\n\nYour agent:\nJane Smith\n(720) 555-0199\n")
+    assert (got.email, got.phone) == ("ann@example.com", None)
+
+
+def test_a_greeting_is_not_a_heading_of_someone_elses_block():
+    got = lead("Hello Agent,\nAnn Lee says:\nIs it still available?\nann.lee@example.com\n(303) 555-0134\n",
+               subject="New contact")
+    assert (got.full_name, got.email, got.phone) == ("Ann Lee", "ann.lee@example.com", "+13035550134")
+
+
+def test_a_one_line_row_of_labels_is_read_whole():
+    got = lead("Name: Ann Lee | Phone: (303) 555-0134 | Email: ann@example.com\n")
+    assert (got.full_name, got.phone, got.email) == ("Ann Lee", "+13035550134", "ann@example.com")
+
+
+def test_contacts_in_the_html_part_are_not_judged_by_the_plain_parts_line_numbers():
+    intro = "\n".join(f"Intro line {i}." for i in range(14))
+    got = lead(f"{intro}\nAnn Lee says:\nIs it available?\n",
+               "<html><body><p>ann@example.com</p><p>(303) 555-0134</p></body></html>", subject="New contact")
+    assert (got.email, got.phone) == ("ann@example.com", "+13035550134")
+
+
+@pytest.mark.parametrize("address", ["info@leebakery.example", "office@annlee.example", "hello.ann@example.com"])
+def test_a_prospects_role_address_under_an_email_label_is_theirs(address: str):
+    assert lead(f"Name: Ann Lee\nEmail: {address}\n").email == address
+
+
+def test_a_prospect_copied_in_is_not_taken_for_the_brokerage():
+    got = lead("Name: Ann Lee\nEmail: ann@acme-corp.example\n", headers={"Cc": "ann@acme-corp.example"})
+    assert got.email == "ann@acme-corp.example"
+
+
+@pytest.mark.parametrize("name", ["Tom House", "Ann Page", "Maria de los Angeles Garcia", "Bob Open"])
+def test_any_name_under_a_name_label_is_read(name: str):
+    assert lead(f"Name: {name}\nPhone: (303) 555-0134\n").full_name == name
