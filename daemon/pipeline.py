@@ -145,6 +145,8 @@ def _parse(data: bytes, engine: Engine, received_at: Any, running: _Running) -> 
         if rule is None:
             # A brokerage forwarding "as attachment": the lead is the attached original.
             originals += [m for m in (*msg.attached_messages(), msg.inline_forward()) if m is not None]
+            while len(originals) < 5 and (deeper := originals[-1].inline_forward()) is not None:
+                originals.append(deeper)  # forwarded twice: the innermost is the lead
             for inner in originals[1:]:
                 rule = running.rule = find_rule(inner, engine.rules, timeout)
                 if rule is not None:
@@ -260,7 +262,7 @@ def _read_without_rule(originals: list[Message], engine: Engine, outer: Message,
     if all(m.is_empty() for m in originals):
         return DeadLetter(DeadLetterReason.EMPTY_BODY, "the email has no text and no rule recognises its sender")
     # a forward: the original inside decides; the note around it is the forwarder's
-    msg = originals[1] if len(originals) > 1 else originals[0]
+    msg = originals[-1]
     parties = _parties(msg, originals)
     reading = reader.read(msg, engine.labels, engine.region, parties=parties)
     # a sender a rule knows: its lead unless plainly not one; anyone else: judged on evidence

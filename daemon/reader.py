@@ -116,6 +116,8 @@ def clean(name: str, raw: str) -> str | None:
     text = _DECORATION.sub("", raw or "")
     text = " ".join(text.split())
     text = _MARKER.sub("", text).strip(" \t:;,|•·>")
+    if text[:1] in _QUOTES and text.rstrip(",;")[-1:] in _QUOTES:
+        text = text.rstrip(",;")  # a data dump's '"ann@example.com",'
     if name in CONTACTS or name in NAMES:
         text = _REMARK.sub("", text)  # '"ann@example.com" (preferred)'
     while len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
@@ -138,6 +140,7 @@ _PAIRS = (
     re.compile(r"^__(?P<label>[^_]{1,60}?)\s*[:：]?\s*__\s*[:：=–-]?\s*(?P<value>.*)$"),
     re.compile(r"^\*(?P<label>[^*]{1,60}?)\s*[:：]?\s*\*\s*[:：=–-]?\s*(?P<value>.*)$"),
     re.compile(r"^\[(?P<label>[^\]]{1,60})\]\s*[:：=–-]?\s*(?P<value>.*)$"),
+    re.compile(r"^[\"'](?P<label>[^\"']{1,60})[\"']\s*[:：=]\s*(?P<value>.*)$"),  # "email": "ann@…",
     re.compile(r"^(?P<label>[^\W\d_][^:：=|\t]{0,60}?)\s*(?:[:：](?!//)|=|\|)\s*(?P<value>.*)$"),
     re.compile(r"^(?P<label>[^\W\d_][^:：=|\t]{0,60}?)\s+[-–—]\s+(?P<value>.*)$"),
 )
@@ -181,7 +184,7 @@ def pairs(lines: list[str], vocabulary: Vocabulary) -> list[Pair]:
         line = lines[i]
         if not line:
             continue
-        if _ASCII_ROW.match(line):  # "| Name | Ann Lee |": a text table's row
+        if _ASCII_ROW.match(line) or line.count(" | ") >= 2:  # "| Name | Ann Lee |", "A | B | C"
             line = "\t".join(c.strip() for c in line.strip().strip("|").split("|"))
         cells = line.split("\t")
         if len(cells) > 1:
@@ -216,6 +219,7 @@ def _line_pairs(text: str, i: int, lines: list[str], vocabulary: Vocabulary) -> 
 
 
 # a label holds no address and no number: "Email ann@example.com" is a label and its value
+_ICONS = re.compile(r"^[^\w(+<\[]+")
 _NOT_A_LABEL = re.compile(r"@|://|\d{3}")
 
 
@@ -245,10 +249,12 @@ def _row_pairs(cells: list[str], i: int, lines: list[str], vocabulary: Vocabular
     out: list[Pair] = []
     # a header row of labels over a row of values
     meanings = [vocabulary.understand(c.rstrip(":： ")) for c in cells]
-    if all(meanings) and i + 1 < len(lines):
-        values = lines[i + 1].split("\t")
+    understood = sum(m is not None for m in meanings)
+    if understood >= 2 and understood * 2 >= len(cells) and i + 1 < len(lines):
+        below = lines[i + 1]
+        values = below.split("\t") if "\t" in below else [c.strip() for c in below.strip().strip("|").split("|")]
         if len(values) == len(cells) and not any(vocabulary.understand(v.rstrip(":")) for v in values):
-            return [Pair(c, v, i, m) for c, v, m in zip(cells, values, meanings, strict=True) if m]
+            return [Pair(c, v, i + 1, m) for c, v, m in zip(cells, values, meanings, strict=True) if m]
     j = 0
     while j < len(cells):
         cell = cells[j]
@@ -423,6 +429,10 @@ def zones(lines: list[str], signer: str | None = None) -> list[str]:
             other_left = 6
             continue
         prospect_row = len(_LABELLED_PART.findall(line)) >= 2  # "Name: … | Phone: … | Email: …"
+        seps = line.count(" | ") + line.count("\t")
+        above = lines[i - 1] if i else ""
+        if seps >= 2 and above.count(" | ") + above.count("\t") == seps and not _CONTACTISH.search(above):
+            prospect_row = True  # a table's row under its row of headings
         words_of = _ANY_EMAIL.sub(" ", low) if "@" in low else low  # "office@annlee…" says nothing
         if _OTHER.search(words_of) or (not prospect_row and (_signature(line) or _company_line(line))):
             out[i] = "o"
@@ -445,6 +455,8 @@ _SENTENCES = (
     re.compile(rf"^{_NAME}\s+says\s*:?\s*(?P<rest>.*)$"),
     re.compile(rf"^{_NAME}\s+(?:is|are)\s+(?:interested|looking|asking|inquiring|requesting|searching|"
                rf"hoping|curious)\b(?P<rest>.*)$"),
+    re.compile(rf"^{_NAME}\s*\([^()]{{0,120}}\)\s+(?:asked|inquired|is interested|wants|requested|would like|sent"
+               rf"|has|just)\b(?P<rest>.*)$"),  # "Ann Lee (ann@…, 303-…) asked about 12 Elm St"
     re.compile(rf"^{_NAME}\s+(?:wants|would like|has (?:a question|questions|requested|sent|asked)|sent you|"
                rf"requested|submitted|left you|inquired|contacted you|asked|just (?:inquired|requested|"
                rf"contacted|sent|asked|submitted))\b(?P<rest>.*)$"),
@@ -516,7 +528,7 @@ def person_name(text: str, brand: frozenset[str]) -> str | None:
 #: the first patterns of _SENTENCES are what the person did ("says", "is interested in");
 #: the others introduce them ("Meet …", "Lead from …"): only after the first is the next
 #: paragraph the person's own words
-_PERSON_VERBS = 3
+_PERSON_VERBS = 4
 
 
 _LABELLED_NAME = re.compile(r"^[^\W\d_][\w'’.-]*,?(?:\s+[^\W\d_][\w'’.-]*){0,5}$")
@@ -801,6 +813,7 @@ def _read_unlabelled(lines: list[str], zone: list[str], vocabulary: Vocabulary, 
                     col.add("address", street, SENTENCE, "a sentence", line=i)
         for cell in line.split("\t"):
             cell = _DECORATION.sub("", cell).strip(" \t:;,|•·>*")
+            cell = _ICONS.sub("", cell)  # "📱 🇺🇸 +1 303-555-0134"
             if _BARE_EMAIL.match(cell):
                 col.add("email", cell, BARE, "a bare line", line=i)
                 _names_above(lines, i, zone, vocabulary, col)

@@ -62,7 +62,8 @@ _NOT_LEAD_SUBJECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                           r"|open houses? (?:this|near|in)|recommended (?:homes|for you)|new on the market"),
         ("market_report", r"market (?:report|update|snapshot|stats|trends|watch|insights?)|housing market"
                           r"|home values? in|mortgage rates?|rates? (?:update|today|watch)|quarterly report"),
-        ("crm_digest", r"digest|\bbrief(?:ing)?\b|agenda|to-?do|\b\d+\s+(?:new\s+|hot\s+|open\s+)?(?:leads|inquiries"
+        ("crm_digest", r"digest|reassigned|re-assigned|was delivered|delivery (?:receipt|confirmation)"
+                       r"|(?:weekly|monthly|daily|inquiry|listing|traffic) report|\bbrief(?:ing)?\b|agenda|to-?do|\b\d+\s+(?:new\s+|hot\s+|open\s+)?(?:leads|inquiries"
                        r"|contacts|messages|tasks)\b|daily (?:summary|recap|report)|(?:daily|weekly) (?:activity|lead) (?:summary"
                        r"|report)|activity (?:report|summary)|leads? (?:summary|report|recap)|pipeline report"
                        r"|your (?:day|week) (?:ahead|in review)|tasks? (?:for|due) today"),
@@ -95,12 +96,17 @@ _LEAD_BODY = re.compile(
     r"|\brespond (?:to (?:this|the) lead|within|quickly|promptly)\b|\bcontact (?:them|this (?:lead|person)"
     r"|the (?:lead|prospect))\b|\bnew lead\b|\blead (?:details|information|info)\b|\bhas (?:requested|asked)\b"
     r"|\binquir(?:y|ed|ing)\b|\benquir(?:y|ed)\b|\brequest(?:ed)? (?:a tour|a showing|information|info)\b"
-    r"|\bschedule a (?:tour|showing|viewing)\b|\bmove[- ]in\b", re.IGNORECASE)
+    r"|\bschedule a (?:tour|showing|viewing)\b|\bmove[- ]in\b|\basked about\b", re.IGNORECASE)
 _FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|fw|wg|tr)\s*:", re.IGNORECASE)
 _REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|antw|res)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 _QUOTED_REPLY = re.compile(r"^\s*On .{6,120}wrote:\s*$|^\s*>", re.MULTILINE)
 _BULK_HEADERS = ("List-Unsubscribe", "List-Id", "Feedback-ID", "X-Campaign", "X-Mailchimp-Campaign",
                  "X-Campaign-Id")
+_TEST = re.compile(r"^\s*(?:\[?test\]?\b|testing\b)|\btest (?:lead|submission|email|entry)\b|please ignore",
+                   re.IGNORECASE)
+_TEST_BODY = re.compile(r"^\s*(?:this is (?:just )?a test\b|test(?:ing)?[,.! ]*(?:please )?ignore)|please ignore this",
+                        re.IGNORECASE | re.MULTILINE)
+_SAMPLE = re.compile(r"\b(?:sample|example|demo|mock) (?:lead|inquiry|notification|contact)\b", re.IGNORECASE)
 _MONEY_LINE = re.compile(r"\$\s?\d{1,3}(?:,\d{3})+")
 
 
@@ -210,9 +216,14 @@ def judge(msg: Message, reading: Reading, parties: Parties | None = None) -> Ver
         against += 2  # one of the brokerage's own people writing
         kind = kind or "agent_reply"
     if bulk(msg):
-        # a mailing list's mail is a lead only with a prospect's labelled contact
-        against += 2 if reading.contact_labels else 5
+        # a mailing list's mail is a lead only with a prospect's contact in its body
+        strong = reading.contact_labels or any(
+            reading.chosen[n].strength >= 55 for n in ("email", "phone") if n in reading.chosen)
+        against += 2 if strong else 5
         kind = kind or "newsletter"
+    if _TEST.search(subject) or _TEST_BODY.search(text[:3000]) or _SAMPLE.search(text[:5000]):
+        against += 5  # a test submission, or a sample lead in an offer
+        kind = kind or "test_or_sample"
 
     if reading.people >= 3 or reading.distinct_emails >= 3 or reading.distinct_phones >= 4:
         against += 4

@@ -377,3 +377,50 @@ def test_a_prospect_copied_in_is_not_taken_for_the_brokerage():
 @pytest.mark.parametrize("name", ["Tom House", "Ann Page", "Maria de los Angeles Garcia", "Bob Open"])
 def test_any_name_under_a_name_label_is_read(name: str):
     assert lead(f"Name: {name}\nPhone: (303) 555-0134\n").full_name == name
+
+
+def test_a_json_like_dump_of_quoted_keys_and_values_is_read():
+    got = lead('Lead payload:\n{\n  "name": "Ann Lee",\n  "email": "Ann.Lee@Example.com",\n'
+               '  "phone": "+1 (303) 555-0134",\n  "agent_email": "bob@brokerage.example"\n}\n')
+    assert (got.full_name, got.email, got.phone) == ("Ann Lee", "ann.lee@example.com", "+13035550134")
+
+
+def test_a_text_table_with_a_row_of_headings_is_read_by_column():
+    got = lead("Lead ID | Name | Email | Phone | Property\nNF-1182 | Ann Lee | ann@example.com | 303-555-0134 | 12 Elm St\n")
+    assert (got.full_name, got.email, got.phone) == ("Ann Lee", "ann@example.com", "+13035550134")
+
+
+def test_a_name_with_its_contacts_in_parentheses_is_read():
+    got = lead("Ann Lee (ann.lee@example.com, 303-555-0134) asked about 12 Elm St on Tuesday.\n",
+               subject="New question")
+    assert (got.full_name, got.email, got.phone) == ("Ann Lee", "ann.lee@example.com", "+13035550134")
+
+
+def test_a_call_tracking_lead_names_the_caller_and_their_number():
+    got = lead("Caller ID name: Ann Lee\nCaller ID: (303) 555-0134\nTracking line: Elm St sign (720) 555-0100\n",
+               subject="Missed call from a sign rider")
+    assert (got.full_name, got.phone) == ("Ann Lee", "+13035550134")
+
+
+def test_an_icon_before_a_bare_phone_does_not_hide_it():
+    got = lead("Ann Lee says:\nCall me!\n\n📱 +1 303-555-0134\n", subject="New contact")
+    assert got.phone == "+13035550134"
+
+
+@pytest.mark.parametrize(("subject", "text"), [
+    ("TEST - please ignore", "Name: Test Agent\nPhone: (303) 555-0134\n"),
+    ("New lead", "This is a test.\nName: Ann Lee\nPhone: (303) 555-0134\n"),
+    ("Grow your business with us", "Here is a sample lead you could get:\nName: Ann Lee\nPhone: (303) 555-0134\n"),
+])
+def test_a_test_submission_or_a_sample_lead_is_no_lead(subject: str, text: str):
+    assert isinstance(read(text, subject=subject), Ignored)
+
+
+def test_a_lead_forwarded_twice_is_read_from_the_innermost_original():
+    body = ("See below.\n\n---------- Forwarded message ---------\nFrom: Bob Stone <bob@brokerage.example>\n"
+            "Date: Mon, Mar 9, 2026\nSubject: Fwd: New lead\nTo: <ann.agent@brokerage.example>\n\nFYI\n\n"
+            "---------- Forwarded message ---------\nFrom: Nestfinder <leads@nestfinder.example>\n"
+            "Date: Mon, Mar 9, 2026\nSubject: New lead\nTo: <bob@brokerage.example>\n\n"
+            "Name: Priya Natarajan\nEmail: priya.n@example.com\nPhone: (617) 555-0188\n")
+    got = lead(body, sender="Ann Agent <ann.agent@brokerage.example>", subject="Fwd: Fwd: New lead")
+    assert (got.source, got.full_name, got.email) == ("nestfinder.example", "Priya Natarajan", "priya.n@example.com")
