@@ -17,6 +17,9 @@ sender's or the recipient's address, a value labelled as the agent's, broker's o
 or one in the footer (support lines, unsubscribe blocks). Candidates that disagree with the
 chosen one are named in the warnings. The reader never invents a value: what it returns
 stands in the email.
+
+Where values sit (label layouts, zones) is ``daemon/layout.py``; what they look like
+(cleaning, names, streets, lead sentences) is ``daemon/values.py``.
 """
 
 from __future__ import annotations
@@ -25,13 +28,48 @@ import email.utils
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from daemon import normalize
+from daemon.layout import (
+    BOILERPLATE,
+    FOOTER,
+    ICONS,
+    MAX_LINES,
+    MESSAGE_LINES,
+    Pair,
+    continuation,
+    is_label_line,
+    pairs,
+    wrapped,
+    zones,
+)
 from daemon.message import Message
 from daemon.senders import Parties
-from daemon.vocabulary import Meaning, Vocabulary, has_shape, label_words
+from daemon.values import (
+    ABOUT_STREET,
+    ANY_EMAIL,
+    ANY_PHONE,
+    BARE_EMAIL,
+    BARE_PHONE,
+    CITY_LINE,
+    CONTACTS,
+    DECORATION,
+    NAME_LINE,
+    NAMES,
+    PREFIX_STREET,
+    QUOTES,
+    STREET,
+    TOLL_FREE,
+    clean,
+    find_street,
+    labelled_name,
+    person_name,
+    sentence_names,
+    street_at_start,
+)
+from daemon.vocabulary import Vocabulary, has_shape, label_words
 
 # How much a kind of evidence weighs when candidates of one field disagree.
 META = 95  # the portal's own statement of the lead
@@ -51,11 +89,6 @@ STREET_LINE = 30
 
 #: The first warning of a lead the reader read from a sender no rule knows.
 NEW_SENDER = "reader: no rule knows the sender"
-CONTACTS = ("email", "phone")
-NAMES = ("full_name", "first_name", "last_name")
-#: Only the top of an email is read: a lead is there, and a huge body must stay cheap.
-MAX_LINES = 1500
-_MESSAGE_LINES = 12
 
 
 @dataclass(frozen=True)
@@ -90,485 +123,6 @@ class Reading:
         return any(n in self.fields for n in CONTACTS)
 
 
-# -- cleaning values ------------------------------------------------------------------------
-
-# what mail clients append to a link's text: "ann@example.com<mailto:ann@example.com>"
-_DECORATION = re.compile(r"\s*[<\[(]\s*(?:mailto|tel|sms|callto|https?):[^<>\[\]()]{0,300}[>\])]", re.IGNORECASE)
-_MARKER = re.compile(r"\((?:optional|required|not required|if any)\)|^\*+|\*+$", re.IGNORECASE)
-_PLACEHOLDER = re.compile(
-    r"^(?:n/?a|n\.a\.|none(?: given| provided)?|null|nil|undefined|unknown|not (?:provided|given|"
-    r"specified|available|applicable|entered|supplied)|no (?:answer|response|value|data|info(?:rmation)?)"
-    r"(?: (?:given|provided))?|no (?:first |last )?name(?: given| provided)?|no (?:e-?mail|phone|message|"
-    r"comments?)(?: given| provided)?|prefer not to say|blank|empty|-+|–|—|\.|\?|x|tbd|anonymous)$",
-    re.IGNORECASE,
-)
-_QUOTES = "\"'“”‘’«»`"
-_REMARK = re.compile(r"(?<=\S)\s+\((?![\d\s.-]+\))[^)]*\)\s*$")
-_TRAILING_WORDS = re.compile(
-    r"\s+(?:is|are|has|have|was|says?|wants?|would|just|sent|requested|submitted|left|via|from|on|at|"
-    r"inquired|asked|needs?|could)\b.*$", re.IGNORECASE)
-_BRACKETED = re.compile(r"\s*[\[(<][^\])>]*[\])>]")
-
-
-def clean(name: str, raw: str) -> str | None:
-    """``raw`` as a value of field ``name`` without link decorations, markers, quotes and
-    placeholders; ``None`` when nothing is left or it stands for nothing (``N/A``)."""
-    text = _DECORATION.sub("", raw or "")
-    text = " ".join(text.split())
-    text = _MARKER.sub("", text).strip(" \t:;,|•·>")
-    if text[:1] in _QUOTES and text.rstrip(",;")[-1:] in _QUOTES:
-        text = text.rstrip(",;")  # a data dump's '"ann@example.com",'
-    if name in CONTACTS or name in NAMES:
-        text = _REMARK.sub("", text)  # '"ann@example.com" (preferred)'
-    while len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
-        text = text[1:-1].strip()
-    if name != "message":
-        text = text.strip(_QUOTES + " ")
-    if not text or _PLACEHOLDER.match(text) or _PLACEHOLDER.match(text.strip("()[]<> ")):
-        return None
-    if name in NAMES:
-        text = _BRACKETED.sub("", text).strip(" ,")
-        text = _TRAILING_WORDS.sub("", text).strip(" ,")
-        return text or None
-    return text
-
-
-# -- labels ---------------------------------------------------------------------------------
-
-_PAIRS = (
-    re.compile(r"^\*\*(?P<label>[^*]{1,60}?)\s*[:：]?\s*\*\*\s*[:：=–-]?\s*(?P<value>.*)$"),
-    re.compile(r"^__(?P<label>[^_]{1,60}?)\s*[:：]?\s*__\s*[:：=–-]?\s*(?P<value>.*)$"),
-    re.compile(r"^\*(?P<label>[^*]{1,60}?)\s*[:：]?\s*\*\s*[:：=–-]?\s*(?P<value>.*)$"),
-    re.compile(r"^\[(?P<label>[^\]]{1,60})\]\s*[:：=–-]?\s*(?P<value>.*)$"),
-    re.compile(r"^[\"'](?P<label>[^\"']{1,60})[\"']\s*[:：=]\s*(?P<value>.*)$"),  # "email": "ann@…",
-    re.compile(r"^(?P<label>[^\W\d_][^:：=|\t]{0,60}?)\s*(?:[:：](?!//)|=|\|)\s*(?P<value>.*)$"),
-    re.compile(r"^(?P<label>[^\W\d_][^:：=|\t]{0,60}?)\s+[-–—]\s+(?P<value>.*)$"),
-)
-_BULLET = re.compile(r"^(?:[-•*·▪►+>]|\d{1,2}[.)])\s+(?=\S)")
-# a second label inside a value: "Ann Lee | Phone: 303…", "Ann Lee   Email: …"
-_ASCII_ROW = re.compile(r"^\s*\|.*\|\s*$")
-_INLINE = re.compile(r"\s+\|\s+|\s+[•·]\s+")
-_FORWARD_HEADERS = frozenset(("from", "sent", "date", "to", "cc", "subject", "reply to"))
-
-
-@dataclass(frozen=True)
-class Pair:
-    label: str
-    value: str
-    line: int
-    meaning: Meaning
-
-
-def split_pair(text: str) -> tuple[str, str] | None:
-    """``(label, value)`` for one line or cell written as a label and a value in any of the
-    layouts of the module docstring (the value may be ``""``), else ``None``."""
-    text = _BULLET.sub("", text.strip())
-    if not text or len(text) > 2000:
-        return None
-    for pattern in _PAIRS:
-        m = pattern.match(text)
-        if m:
-            return m["label"].strip(), m["value"].strip()
-    label = text.rstrip(":： ")
-    if len(label) > 60 or not label[:1].isalpha() or len(label.split()) > 8:
-        return None
-    return label, ""
-
-
-def pairs(lines: list[str], vocabulary: Vocabulary) -> list[Pair]:
-    """Every label the vocabulary understands, with its value: on its own line, after it in
-    a table cell, below it (blank lines between allowed), or below it in a column table."""
-    found: list[Pair] = []
-    n = min(len(lines), MAX_LINES)
-    for i in range(n):
-        line = lines[i]
-        if not line:
-            continue
-        if _ASCII_ROW.match(line) or line.count(" | ") >= 2:  # "| Name | Ann Lee |", "A | B | C"
-            line = "\t".join(c.strip() for c in line.strip().strip("|").split("|"))
-        cells = line.split("\t")
-        if len(cells) > 1:
-            found += _row_pairs(cells, i, lines, vocabulary)
-            continue
-        found += _line_pairs(line, i, lines, vocabulary)
-    return found
-
-
-def _line_pairs(text: str, i: int, lines: list[str], vocabulary: Vocabulary) -> list[Pair]:
-    split = split_pair(text)
-    if split is None:
-        return []
-    label, value = split
-    meaning = None if not value and _NOT_A_LABEL.search(label) else vocabulary.understand(label)
-    if meaning is None:
-        spaced = _spaced_pair(text, vocabulary)
-        return [Pair(spaced[0], spaced[1], i, spaced[2])] if spaced else []
-    if label.casefold() in ("from", "to", "date", "sent") and _in_header_block(lines, i):
-        return []  # a forwarded email's header block, not a contact form's "From"
-    out: list[Pair] = []
-    if value:
-        value, rest = _cut_inline(value, vocabulary)
-        out.append(Pair(label, value, i, meaning))
-        for extra in rest:
-            out += _line_pairs(extra, i, lines, vocabulary)
-        return out
-    below = _value_below(lines, i, meaning.field, vocabulary)
-    if below:
-        out.append(Pair(label, below, i, meaning))
-    return out
-
-
-# a label holds no address and no number: "Email ann@example.com" is a label and its value
-_ICONS = re.compile(r"^[^\w(+<\[]+")
-_NOT_A_LABEL = re.compile(r"@|://|\d{3}")
-
-
-def _spaced_pair(text: str, vocabulary: Vocabulary) -> tuple[str, str, Meaning] | None:
-    """``Email ann@example.com``, ``Phone (303) 555-0134``: a label and its value in two
-    inline elements (spans, bold text) that HTML-to-text joins with a space. Taken only for
-    a contact whose value has its shape, or a name under an exact name label."""
-    words = text.split()
-    for n in (1, 2, 3):
-        if len(words) <= n:
-            break
-        label, value = " ".join(words[:n]), " ".join(words[n:])
-        meaning = vocabulary.understand(label)
-        if meaning is None or not meaning.prospect:
-            continue
-        if meaning.field == "email" and _BARE_EMAIL.match(value):
-            return label, value, meaning
-        if meaning.field == "phone" and _BARE_PHONE.match(value):
-            return label, value, meaning
-        if meaning.field in NAMES and vocabulary.field_of(label) and _NAME_LINE.match(value):
-            return label, value, meaning
-        return None
-    return None
-
-
-def _row_pairs(cells: list[str], i: int, lines: list[str], vocabulary: Vocabulary) -> list[Pair]:
-    out: list[Pair] = []
-    # a header row of labels over a row of values
-    meanings = [vocabulary.understand(c.rstrip(":： ")) for c in cells]
-    understood = sum(m is not None for m in meanings)
-    if understood >= 2 and understood * 2 >= len(cells) and i + 1 < len(lines):
-        below = lines[i + 1]
-        values = below.split("\t") if "\t" in below else [c.strip() for c in below.strip().strip("|").split("|")]
-        if len(values) == len(cells) and not any(vocabulary.understand(v.rstrip(":")) for v in values):
-            return [Pair(c, v, i + 1, m) for c, v, m in zip(cells, values, meanings, strict=True) if m]
-    j = 0
-    while j < len(cells):
-        cell = cells[j]
-        split = split_pair(cell)
-        meaning = vocabulary.understand(split[0]) if split else None
-        if split and meaning:
-            label, value = split
-            if not value and j + 1 < len(cells):
-                nxt = cells[j + 1]
-                nxt_split = split_pair(nxt)
-                if not (nxt_split and not nxt_split[1] and vocabulary.understand(nxt_split[0])):
-                    value = nxt
-                    j += 1
-            if value:
-                out.append(Pair(label, value, i, meaning))
-            elif j == len(cells) - 1:
-                below = _value_below(lines, i, meaning.field, vocabulary)
-                if below:
-                    out.append(Pair(label, below, i, meaning))
-        j += 1
-    return out
-
-
-def _cut_inline(value: str, vocabulary: Vocabulary) -> tuple[str, list[str]]:
-    parts = _INLINE.split(value)
-    if len(parts) == 1:
-        return value, []
-    for k in range(1, len(parts)):
-        split = split_pair(parts[k])
-        if split and split[1] and vocabulary.understand(split[0]):
-            # each further part is read on its own ("Phone: … | Email: …"), never re-joined
-            return " ".join(parts[:k]).strip(), parts[k:]
-    return value, []
-
-
-# a form's next question, which ends the answer above it
-_FORM_QUESTION = re.compile(r"^\s*(?:\d{1,2}[.)]\s*)?(?:how|what|when|where|which|who|why|are you|do you|did you"
-                            r"|would you|have you|is there|will you|can we)\b[^?]{0,80}\?\s*\*?\s*$", re.IGNORECASE)
-_NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s")
-_KEY_PAIR = re.compile(r"^\s*(?P<key>[^\W\d][\w.]*(?:\s+[^\W\d][\w.]*){0,2})\s*(?:[:：](?!//)|=)\s*\S")
-_BOILERPLATE = re.compile(
-    r"\b(?:respond|reply|click|log ?in|sign ?in|dashboard|tip|unsubscribe|this (?:e-?mail|message|lead|"
-    r"notification)|contact your|view (?:it|the|this|in)|manage|powered by|sent (?:by|via|from)|questions\?)")
-
-
-def _is_label_line(line: str, vocabulary: Vocabulary) -> bool:
-    """Whether ``line`` starts another label (so it is no value of the label above it): a
-    label the vocabulary knows, a label alone ending in a colon, or a short key with a value
-    (``utm_source = google``, ``Lead ID: 4411``)."""
-    first = line.split("\t")[0]
-    split = split_pair(first)
-    if split is not None and vocabulary.understand(split[0]) is not None:
-        # a question is a label only as a form asks it ("What's your budget?", "3. Email?"),
-        # not as a prospect writes it ("Is the building included in the asking price?")
-        return not first.rstrip(" *:").endswith("?") or bool(_FORM_QUESTION.match(first) or _NUMBERED.match(first))
-    if line.rstrip().endswith((":", "：")) and split is not None and not split[1]:
-        return True
-    if line.rstrip().endswith((":", "：")) and split is not None and not split[1]:
-        return True
-    return bool(_KEY_PAIR.match(first))
-
-
-def _value_below(lines: list[str], i: int, name: str, vocabulary: Vocabulary) -> str:
-    """The value under a label alone on line ``i``: the next non-empty line (a message:
-    lines up to a blank line or the next label; an address: and a city line). Past a blank
-    line, text that reads as the template's own (``Tip: …``, ``Reply to this email``) is no
-    value."""
-    j, blanks = i + 1, 0
-    while j < len(lines) and not lines[j].strip():
-        j, blanks = j + 1, blanks + 1
-    if j >= len(lines) or blanks > 2 or _is_label_line(lines[j], vocabulary):
-        return ""
-    low = lines[j].lower()
-    if blanks and (_BOILERPLATE.search(low) or _FOOTER.search(low) or _OTHER.search(low)):
-        return ""
-    taken = [lines[j].split("\t")[0].strip()]
-    if name == "message":
-        for line in lines[j + 1 : j + _MESSAGE_LINES]:
-            if not line.strip() or _is_label_line(line, vocabulary) or _FORM_QUESTION.match(line):
-                break
-            taken.append(line.strip())
-    elif name == "address" and j + 1 < len(lines) and _CITY_LINE.match(lines[j + 1].strip()):
-        taken.append(lines[j + 1].strip())
-    return (", " if name == "address" else " ").join(taken)
-
-
-def _in_header_block(lines: list[str], i: int) -> bool:
-    near = [lines[k] for k in (i - 1, i + 1) if 0 <= k < len(lines)]
-    for line in near:
-        split = split_pair(line)
-        if split and " ".join(label_words(split[0])) in _FORWARD_HEADERS:
-            return True
-    return False
-
-
-# -- zones: the footer and other people's blocks ----------------------------------------------
-
-_FOOTER = re.compile(
-    r"unsubscribe|opt[ -]?out\b|manage (?:your )?(?:email )?(?:preferences|subscriptions|notifications)"
-    r"|©|\(c\)\s*\d{4}|copyright|all rights reserved|privacy (?:policy|notice)|terms of (?:use|service)"
-    r"|you (?:are )?receiv(?:ed|ing) this|this (?:e-?mail|message|notification) was sent"
-    r"|(?:e-?mail|notification) preferences|no longer wish|do not reply to this")
-# what only a footer says; a line that is merely a footer's kind of words ("do not reply to
-# this email, call the buyer:") marks itself, not all that follows
-_FOOTER_START = re.compile(
-    r"unsubscribe|opt[ -]?out\b|manage (?:your )?(?:email )?(?:preferences|subscriptions|notifications)"
-    r"|©|\(c\)\s*\d{4}|copyright|all rights reserved|privacy (?:policy|notice)|terms of (?:use|service)"
-    r"|(?:e-?mail|notification) preferences|no longer wish")
-_OTHER = re.compile(
-    r"\b(?:listing agent|listed by|presented by|courtesy of|your agent|assigned (?:agent|to)|agent"
-    r"|brokerage|broker|leasing office|leasing team|property manager|management|landlord|lender"
-    r"|loan officer|referr(?:ed|ing|al)|customer (?:service|support|care)|support|help ?(?:desk|center|line)"
-    r"|call us|contact us|reach us|toll[- ]free|fax|office|headquarters|our team|concierge|need help"
-    r"|your (?:\w+ )?(?:rep|representative|advisor|coordinator|specialist|account manager|host))\b|questions\?")
-# "Leah Brandt | Quarry Hill Realty | (508) 555-0125 | leah@…", "Loftly · 31 Milk St · …": a
-# signature or a company's footer line, many parts joined by separators around a contact
-_CONTACTISH = re.compile(r"\d{3}\W{0,2}\d{4}|@|\b\d{5}\b")
-
-
-def _signature(line: str) -> bool:
-    return (line.count(" | ") + line.count(" · ") + line.count(" • ")) >= 2 and bool(_CONTACTISH.search(line))
-# a company's line: its street address with a ZIP code, and a phone
-_COMPANY_PHONE = re.compile(r"\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b")
-_COMPANY_ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\b")
-
-
-def _company_line(line: str) -> bool:
-    """A company's line: its street address with a ZIP code, and a phone."""
-    return bool(_COMPANY_ZIP.search(line) and _COMPANY_PHONE.search(line) and _STREET_NUMBER.search(line))
-
-
-_STREET_NUMBER = re.compile(r"\b\d{1,6}\s+[A-Za-z]")
-_PROSPECT_HEADER = re.compile(
-    r"\b(?:contact|lead|buyer|renter|tenant|applicant|prospect|customer|client|consumer|seller|sender"
-    r"|guest|visitor)(?:'s)?\s+(?:info|information|details|contact)\b|^about (?:the|this) (?:lead|buyer|renter)")
-
-
-_SALUTATION = re.compile(r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings)\b[^:]{0,40}[,!.]?\s*$",
-                         re.IGNORECASE)
-_SIGN_OFF = re.compile(r"^\s*(?:best(?: regards| wishes)?|thanks(?: again| so much)?|thank you|regards|kind regards"
-                       r"|warm regards|cheers|sincerely|respectfully|all the best|talk soon)[,.!]?\s*$|^\s*--\s*$",
-                       re.IGNORECASE)
-_LABELLED_PART = re.compile(r"(?:name|phone|e-?mail|tel|cell|mobile)\s*[:：]", re.IGNORECASE)
-
-
-def zones(lines: list[str], signer: str | None = None) -> list[str]:
-    """Per line: ``"f"`` footer, ``"o"`` someone else's (an agent block, a support line, the
-    sender's own sign-off and signature), ``""`` anything else. ``signer`` is the From
-    display name: a line that is just that name starts the sender's signature."""
-    n = min(len(lines), MAX_LINES)
-    out = [""] * n
-    start = max(int(n * 0.3), 1)
-    other_left = 0
-    signer_key = " ".join((signer or "").casefold().split())
-    for i in range(n):
-        line = lines[i]
-        low = line.lower()
-        if i >= start and _FOOTER_START.search(low):
-            out[i:] = ["f"] * (n - i)
-            break
-        if _FOOTER.search(low):
-            out[i] = "f"
-            continue
-        if not line.strip():
-            other_left = 0
-            continue
-        if _PROSPECT_HEADER.search(low) or _SALUTATION.match(line):
-            other_left = 0
-            continue
-        if _SIGN_OFF.match(line) or (signer_key and " ".join(low.split()) == signer_key):
-            out[i] = "o"  # the sender signing off: what follows is their signature
-            other_left = 6
-            continue
-        prospect_row = len(_LABELLED_PART.findall(line)) >= 2  # "Name: … | Phone: … | Email: …"
-        seps = line.count(" | ") + line.count("\t")
-        above = lines[i - 1] if i else ""
-        if seps >= 2 and above.count(" | ") + above.count("\t") == seps and not _CONTACTISH.search(above):
-            prospect_row = True  # a table's row under its row of headings
-        words_of = _ANY_EMAIL.sub(" ", low) if "@" in low else low  # "office@annlee…" says nothing
-        if _OTHER.search(words_of) or (not prospect_row and (_signature(line) or _company_line(line))):
-            out[i] = "o"
-            words = line.split()
-            heading = line.rstrip().rstrip(":：").strip()
-            if len(words) <= 5 and "\t" not in line and ":" not in heading and not any(
-                    ch.isdigit() or ch == "@" for ch in line):
-                other_left = 5  # a heading ("Listing agent", "Your agent:"): its block is someone else's
-            continue
-        if other_left:
-            out[i] = "o"
-            other_left -= 1
-    return out
-
-
-# -- unlabelled ------------------------------------------------------------------------------
-
-_NAME = r"(?P<name>[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,3})"
-_SENTENCES = (
-    re.compile(rf"^{_NAME}\s+says\s*:?\s*(?P<rest>.*)$"),
-    re.compile(rf"^{_NAME}\s+(?:is|are)\s+(?:interested|looking|asking|inquiring|requesting|searching|"
-               rf"hoping|curious)\b(?P<rest>.*)$"),
-    re.compile(rf"^{_NAME}\s*\([^()]{{0,120}}\)\s+(?:asked|inquired|is interested|wants|requested|would like|sent"
-               rf"|has|just)\b(?P<rest>.*)$"),  # "Ann Lee (ann@…, 303-…) asked about 12 Elm St"
-    re.compile(rf"^{_NAME}\s+(?:wants|would like|has (?:a question|questions|requested|sent|asked)|sent you|"
-               rf"requested|submitted|left you|inquired|contacted you|asked|just (?:inquired|requested|"
-               rf"contacted|sent|asked|submitted))\b(?P<rest>.*)$"),
-    re.compile(rf"^(?:Meet|Information for|Info for|Say hello to|Say hi to|Details for|Lead details for)\s+"
-               rf"{_NAME}\s*(?:[.!:,]|$)\s*(?P<rest>.*)$"),
-    re.compile(rf"\b(?:lead|inquiry|enquiry|message|request|contact|question|submission|response|note)\s+"
-               rf"from\s+{_NAME}\s*(?:[(–|:,!.]|\s-\s|$)(?P<rest>.*)$", re.IGNORECASE),
-    # "New Lead from Zillow - Søren Østergaard", "Lead Alert | Ann Lee | $499,000"
-    re.compile(rf"\b(?:lead|inquiry|enquiry|contact|alert)\b[^-–|\n]{{0,40}}\s[-–|]\s+{_NAME}\s*(?:[-–|(]|$)"
-               rf"(?P<rest>.*)$", re.IGNORECASE),
-)
-_STOP = frozenset("""
-you your we our us a an the someone somebody anyone new lead leads buyer buyers renter renters seller
-client customer prospect user visitor guest agent team hi hello dear there this that it he she they i
-contact contacts website web site facebook instagram google portal form app mobile online internet page
-campaign ad ads zapier marketplace referral partner network listing property home house apartment unit
-open our your one message inquiry request question someone tenant applicant consumer who details info
-information email phone name sender reply notification alert update today now please thanks thank
-leasing realty properties apartments residences rentals rental lofts llc inc ltd group management homes
-zillow trulia realtor redfin hotpads zumper craigslist apartmentlist homesnap movoto opendoor offerpad
-compass coldwell keller remax sotheby century tiktok youtube linkedin twitter nextdoor yelp bing
-estates flats partners associates company corp services office realtors brokerage support sales admin
-noreply no-reply
-""".split())  # noqa: SIM905 (a word list reads best as words)
-_BARE_EMAIL = re.compile(r"^<?(?:mailto:)?[\w.+'’-]+@[\w-]+(?:\.[\w-]+)+>?$", re.IGNORECASE)
-_BARE_PHONE = re.compile(r"^(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,5})?$")
-_ANY_EMAIL = re.compile(r"(?<![\w.+'’-])[\w.+'’-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[a-z]{2,24}\b",
-                        re.IGNORECASE)
-_ANY_PHONE = re.compile(r"(?<![\d-])(?:\+?1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\d-])")
-_NAME_LINE = re.compile(r"^[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,3}$")
-_STREET = re.compile(
-    r"\b\d{1,6}[A-Z]?\s+(?:[NSEW]\.?\s+)?(?:[\w'’.-]+\s+){0,4}?(?:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard"
-    r"|Dr|Drive|Ln|Lane|Ct|Court|Way|Pl|Place|Ter|Terrace|Cir|Circle|Pkwy|Parkway|Hwy|Highway|Trl|Trail"
-    r"|Loop|Row|Sq|Square|Pike|Run|Path|Walk|Crossing|Xing|Point|Pt|Alley|Cove|Bend|Broadway)\b\.?"
-    r"(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
-    r"(?:,?\s*(?:#\s*|Apt\.?\s*|Apartment\s+|Unit\s+|Suite\s+|Ste\.?\s*|Bldg\.?\s*)[\w-]+)?", re.IGNORECASE)
-# streets named before their number's type ("1209 Calle del Sol") and grid addresses ("845 W 600 N")
-_PREFIX_STREET = re.compile(
-    r"\b\d{1,6}\s+(?:(?:Calle|Camino|Avenida|Paseo|Via|Vía|Rua|Rue|Avenue of the)\s+[\w'’.-]+"
-    r"(?:\s+(?:del|de|la|las|los|el)\b)?(?:\s+(?!Unit\b|Apt\b)[A-Z][\w'’.-]*){0,2}|[NSEW]\.?\s+\d{1,5}\s+[NSEW]\b\.?)"
-    r"(?:,?\s*(?:#\s*|Apt\.?\s*|Unit\s+|Suite\s+|Ste\.?\s*)[\w-]+)?")
-# an opening sentence about a property: "… interested in 12 Elm St", "New inquiry for 12 Elm St"
-_ABOUT_STREET = re.compile(r"\b(?:about|for|at|regarding|re|in|on|of|to)\s+(?:the\s+)?(?:home\s+at\s+)?\d",
-                           re.IGNORECASE)
-_CITY_LINE = re.compile(r"^[A-Za-z][A-Za-z .'-]+,?\s+[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?$")
-_TOLL_FREE = re.compile(r"^\+18(?:00|33|44|55|66|77|88)")
-
-
-_DOMAIN_WORD = re.compile(r"\w\.(?:com|net|org|co|io|us|biz|info|example|test)\b")
-
-
-_SURNAME_FIRST = re.compile(r"^[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*)?,\s+[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*)?$")
-
-
-def person_name(text: str, brand: frozenset[str]) -> str | None:
-    """``text`` when it reads as a person's name (1-4 words of letters, or ``Last, First``;
-    not a brand, a role or a stock word), else ``None``."""
-    value = clean("full_name", text)
-    if value is None or not (_NAME_LINE.match(value) or _SURNAME_FIRST.match(value)):
-        return None
-    words = [w.strip(".'’,").casefold() for w in value.split()]
-    if not words or any(w in _STOP or w in brand or _DOMAIN_WORD.search(w) for w in words):
-        return None
-    if len(words) == 1 and len(words[0]) < 2:
-        return None
-    return value
-
-
-#: the first patterns of _SENTENCES are what the person did ("says", "is interested in");
-#: the others introduce them ("Meet …", "Lead from …"): only after the first is the next
-#: paragraph the person's own words
-_PERSON_VERBS = 4
-
-
-_LABELLED_NAME = re.compile(r"^[^\W\d_][\w'’.-]*,?(?:\s+[^\W\d_][\w'’.-]*){0,5}$")
-#: words no person's name has, even under a name label ("Contact: Cheesman Flats Leasing")
-_BUSINESS = frozenset("""leasing realty properties apartments residences rentals rental lofts llc inc ltd
-group management team office brokerage company corp services associates partners website form""".split())  # noqa: SIM905
-
-
-def labelled_name(text: str, brand: frozenset[str]) -> str | None:
-    """``text`` under a label that says it is a name: any 1-6 words of letters (``Tom
-    House``, ``Maria de los Angeles Garcia``), but no business's words and not the brand."""
-    value = clean("full_name", text)
-    if value is None or not _LABELLED_NAME.match(value):
-        return None
-    words = [w.strip(".'’,").casefold() for w in value.split()]
-    if any(w in _BUSINESS or w in brand or _DOMAIN_WORD.search(w) for w in words):
-        return None
-    return value
-
-
-def _sentence_names(text: str, brand: frozenset[str]) -> Iterator[tuple[str, str, bool]]:
-    """``(name, the rest of the line, whether the person is the sentence's subject)``."""
-    for k, pattern in enumerate(_SENTENCES):
-        m = pattern.search(text)
-        if m:
-            name = person_name(m["name"], brand)
-            if name is not None:
-                yield name, m["rest"].strip(), k < _PERSON_VERBS
-
-
-def _street(text: str) -> str | None:
-    m = _STREET.search(text) or _PREFIX_STREET.search(text)
-    return m.group(0).strip(" ,.") if m else None
-
-
-def _street_at_start(text: str) -> str | None:
-    m = _STREET.match(text) or _PREFIX_STREET.match(text)
-    return m.group(0).strip(" ,.") if m else None
-
-
 # -- reading one email ----------------------------------------------------------------------
 
 
@@ -585,18 +139,18 @@ class _Collector:
         value = clean(name, raw)
         if value is None:
             return
-        if name in NAMES and (_BARE_EMAIL.match(value) or _BARE_PHONE.match(value)):
+        if name in NAMES and (BARE_EMAIL.match(value) or BARE_PHONE.match(value)):
             # a value in the name slot that is really an email or a phone goes to its field
             self.add("email" if "@" in value else "phone", value, strength, how, line=line, label=label,
                      zone=zone)
             return
-        if name in NAMES and (_ANY_EMAIL.search(value) or _ANY_PHONE.search(value)):
+        if name in NAMES and (ANY_EMAIL.search(value) or ANY_PHONE.search(value)):
             # "Ann Lee, 303-555-0134, ann@example.com": the name, then its contacts
-            for m in _ANY_EMAIL.finditer(value):
+            for m in ANY_EMAIL.finditer(value):
                 self.add("email", m.group(0), strength, how, line=line, label=label, zone=zone)
-            for m in _ANY_PHONE.finditer(value):
+            for m in ANY_PHONE.finditer(value):
                 self.add("phone", m.group(0), strength, how, line=line, label=label, zone=zone)
-            first = min(m.start() for m in (*_ANY_EMAIL.finditer(value), *_ANY_PHONE.finditer(value)))
+            first = min(m.start() for m in (*ANY_EMAIL.finditer(value), *ANY_PHONE.finditer(value)))
             value = value[:first].strip(" ,;|-–(<")
             if not value:
                 return
@@ -607,7 +161,7 @@ class _Collector:
             if zone or self.parties.is_theirs(name, key):
                 self.others.add(key)
                 return
-            if name == "phone" and _TOLL_FREE.match(key) and strength < WORDS:
+            if name == "phone" and TOLL_FREE.match(key) and strength < WORDS:
                 return  # a prospect with a toll-free number writes it under a label
         elif zone == "f" or (zone and name in NAMES):
             return
@@ -647,7 +201,7 @@ def _address_shaped(value: str, label: str | None) -> bool:
     whose words only hint at a property (``Listing``, ``Property``) it must be a street."""
     if len(value) > 200 or not has_shape("address", value):
         return False
-    if _STREET.search(value) or _PREFIX_STREET.search(value):
+    if STREET.search(value) or PREFIX_STREET.search(value):
         return True
     words = label_words(label) if label else ()
     return "address" in words and bool(_ZIP.search(value) or re.match(r"^\d+\s+\w", value))
@@ -719,16 +273,16 @@ def _read_lines(lines: list[str], vocabulary: Vocabulary, col: _Collector) -> in
             continue
         if name in CONTACTS and not z:
             labelled += 1
-        if name == "address" and _CITY_LINE.match(_next(lines, p.line)) and not _CITY_LINE.search(p.value):
+        if name == "address" and CITY_LINE.match(_next(lines, p.line)) and not CITY_LINE.search(p.value):
             p = Pair(p.label, f"{p.value}, {_next(lines, p.line)}", p.line, p.meaning)
-        if name == "message" and _wrapped(lines[p.line]) and p.value in lines[p.line]:
+        if name == "message" and wrapped(lines[p.line]) and p.value in lines[p.line]:
             # a plain-text message hard-wrapped by the sender: its next lines are its own
-            p = Pair(p.label, " ".join([p.value, *_continuation(lines, p.line, vocabulary)]), p.line, p.meaning)
+            p = Pair(p.label, " ".join([p.value, *continuation(lines, p.line, vocabulary)]), p.line, p.meaning)
         col.add(name, p.value, strength, f"label '{p.label}'", line=p.line, label=p.label, zone=z)
         if name == "message":
-            for m in _ANY_EMAIL.finditer(p.value):
+            for m in ANY_EMAIL.finditer(p.value):
                 col.add("email", m.group(0), IN_MESSAGE, "the message", line=p.line, zone=z)
-            for m in _ANY_PHONE.finditer(p.value):
+            for m in ANY_PHONE.finditer(p.value):
                 col.add("phone", m.group(0), IN_MESSAGE, "the message", line=p.line, zone=z)
     pair_lines = {p.line for p in found_pairs}
     contact_lines = [p.line for p in found_pairs if p.meaning.field in CONTACTS and p.meaning.prospect]
@@ -739,36 +293,6 @@ def _read_lines(lines: list[str], vocabulary: Vocabulary, col: _Collector) -> in
                     line=max(contact_lines) + 1, zone=zone[min(max(contact_lines) + 1, len(zone) - 1)])
     _read_unlabelled(lines, zone, vocabulary, col, pair_lines)
     return labelled
-
-
-#: a line this long ends where the sender's mail program wrapped it, not where the text ends
-_WRAPPED = 60
-
-
-def _wrapped(line: str) -> bool:
-    """A line that ends where the sender's mail program wrapped it: long, and not at the end
-    of a sentence."""
-    return len(line) >= _WRAPPED and not line.rstrip().endswith((".", "?", "!", '"', "”", ")"))
-
-
-_SHORT_PAIR = re.compile(r"^\s*(?:\*\*|__|\*|\[)?[^\W\d][\w .#/&'-]{0,30}(?:\*\*|__|\*|\])?\s*[:：=]\s")
-
-
-def _continuation(lines: list[str], i: int, vocabulary: Vocabulary) -> list[str]:
-    """The lines that continue a wrapped value on line ``i``: up to a blank line, a label,
-    a line with a contact or no letters, or the template's own words."""
-    out: list[str] = []
-    for line in lines[i + 1 : i + _MESSAGE_LINES]:
-        text = line.strip()
-        low = text.lower()
-        if (not text or "\t" in line or not any(c.isalpha() for c in text) or _SHORT_PAIR.match(text)
-                or _is_label_line(text, vocabulary) or _ANY_EMAIL.search(text) or _ANY_PHONE.search(text)
-                or _BOILERPLATE.search(low) or _FOOTER.search(low)):
-            break
-        out.append(text)
-        if not _wrapped(line):
-            break  # the last line of a wrapped paragraph
-    return out
 
 
 def _next(lines: list[str], i: int) -> str:
@@ -785,20 +309,20 @@ def _read_unlabelled(lines: list[str], zone: list[str], vocabulary: Vocabulary, 
         if not line or zone[i]:
             continue
         intro += 1
-        street = _street_at_start(line)
+        street = street_at_start(line)
         if street and len(line) <= 100:
             col.add("address", street, STREET_LINE, "a street line", line=i)
-        elif intro <= 6 and i not in pair_lines and _ABOUT_STREET.search(line):
-            street = _street(line)
+        elif intro <= 6 and i not in pair_lines and ABOUT_STREET.search(line):
+            street = find_street(line)
             if street:
                 col.add("address", street, SUBJECT - 5, "an opening sentence", line=i)
-        if i not in pair_lines and not _BARE_EMAIL.match(line) and not _BARE_PHONE.match(line):
-            for m in _ANY_EMAIL.finditer(line):
+        if i not in pair_lines and not BARE_EMAIL.match(line) and not BARE_PHONE.match(line):
+            for m in ANY_EMAIL.finditer(line):
                 col.add("email", m.group(0), IN_LINE, "a line of text", line=i)
-            for m in _ANY_PHONE.finditer(line):
+            for m in ANY_PHONE.finditer(line):
                 col.add("phone", m.group(0), IN_LINE, "a line of text", line=i)
         if i < 80:
-            for name, rest, acted in _sentence_names(line, brand):
+            for name, rest, acted in sentence_names(line, brand):
                 col.add("full_name", name, SENTENCE, "a sentence", line=i)
                 says = _SAYS.search(line.split(name, 1)[-1])
                 if says and (says.group(1) or says.group(2) or "").strip():
@@ -808,16 +332,16 @@ def _read_unlabelled(lines: list[str], zone: list[str], vocabulary: Vocabulary, 
                     after = _paragraph_after(lines, i, vocabulary)
                     if says or _prose(after):
                         col.add("message", after, SENTENCE, f"the words after '{name} …'", line=i)
-                street = _street(rest)
+                street = find_street(rest)
                 if street:
                     col.add("address", street, SENTENCE, "a sentence", line=i)
         for cell in line.split("\t"):
-            cell = _DECORATION.sub("", cell).strip(" \t:;,|•·>*")
-            cell = _ICONS.sub("", cell)  # "📱 🇺🇸 +1 303-555-0134"
-            if _BARE_EMAIL.match(cell):
+            cell = DECORATION.sub("", cell).strip(" \t:;,|•·>*")
+            cell = ICONS.sub("", cell)  # "📱 🇺🇸 +1 303-555-0134"
+            if BARE_EMAIL.match(cell):
                 col.add("email", cell, BARE, "a bare line", line=i)
                 _names_above(lines, i, zone, vocabulary, col)
-            elif _BARE_PHONE.match(cell):
+            elif BARE_PHONE.match(cell):
                 col.add("phone", cell, BARE, "a bare line", line=i)
                 _names_above(lines, i, zone, vocabulary, col)
 
@@ -828,25 +352,25 @@ _SAYS = re.compile(r"\bsays\s*:?\s*(.*)$|\bwrote\s*:\s*(.*)$")
 def _prose(text: str) -> bool:
     """Words a person wrote: a sentence, not a link, a template's advice or a contact line."""
     low = text.lower()
-    if len(text.split()) < 3 or _URL_ONLY.match(text) or _BOILERPLATE.search(low) or _FOOTER.search(low):
+    if len(text.split()) < 3 or _URL_ONLY.match(text) or BOILERPLATE.search(low) or FOOTER.search(low):
         return False
-    if _ANY_EMAIL.search(text) or (_ANY_PHONE.search(text) and len(text.split()) < 6):
+    if ANY_EMAIL.search(text) or (ANY_PHONE.search(text) and len(text.split()) < 6):
         return False
-    return (text[:1] in _QUOTES and text.rstrip()[-1:] in _QUOTES) or text.rstrip()[-1:] in ".?!"
+    return (text[:1] in QUOTES and text.rstrip()[-1:] in QUOTES) or text.rstrip()[-1:] in ".?!"
 
 
 def _paragraph_after(lines: list[str], i: int, vocabulary: Vocabulary, *, skip_labels: bool = False) -> str:
     """The paragraph after line ``i`` (after the label lines that follow it, with
     ``skip_labels``), up to a blank line, a label, or a bare contact line."""
     taken: list[str] = []
-    for line in lines[i + 1 : i + 1 + _MESSAGE_LINES]:
+    for line in lines[i + 1 : i + 1 + MESSAGE_LINES]:
         text = line.strip()
         if not text:
             if taken:
                 break
             skip_labels = False
             continue
-        if _is_label_line(text, vocabulary) or _BARE_EMAIL.match(text) or _BARE_PHONE.match(text):
+        if is_label_line(text, vocabulary) or BARE_EMAIL.match(text) or BARE_PHONE.match(text):
             if skip_labels and not taken:
                 continue
             break
@@ -866,11 +390,11 @@ def _names_above(lines: list[str], i: int, zone: list[str], vocabulary: Vocabula
             if above:
                 break
             continue
-        if "\t" in text or zone[k + 1] or _BARE_EMAIL.match(text) or _BARE_PHONE.match(text):
+        if "\t" in text or zone[k + 1] or BARE_EMAIL.match(text) or BARE_PHONE.match(text):
             if above:
                 break
             continue
-        if not _NAME_LINE.match(text) or _is_label_line(text, vocabulary):
+        if not NAME_LINE.match(text) or is_label_line(text, vocabulary):
             break
         if person_name(text, col.parties.brand) is None:
             break
@@ -885,12 +409,12 @@ def _names_above(lines: list[str], i: int, zone: list[str], vocabulary: Vocabula
 def _read_headers(msg: Message, col: _Collector) -> None:
     parties = col.parties
     subject = msg.subject or ""
-    for name, rest, _acted in _sentence_names(subject, parties.brand):
+    for name, rest, _acted in sentence_names(subject, parties.brand):
         col.add("full_name", name, SUBJECT, "the subject")
-        street = _street(rest)
+        street = find_street(rest)
         if street:
             col.add("address", street, SUBJECT, "the subject")
-    street = _street(subject)
+    street = find_street(subject)
     if street:
         col.add("address", street, SUBJECT - 5, "the subject")
     reply, reply_name = msg.reply_to, msg.reply_to_name
@@ -901,7 +425,7 @@ def _read_headers(msg: Message, col: _Collector) -> None:
         col.add("full_name", parties.strip_brand(reply_name), REPLY_TO, "the Reply-To name")
     from_name = msg.from_name or ""
     if parties.from_is_prospect or parties.is_relay(msg.from_address or "") or " via " in from_name:
-        inner = _ANY_EMAIL.search(from_name)
+        inner = ANY_EMAIL.search(from_name)
         if inner:
             col.add("email", inner.group(0), FROM + 5, "the From name")
             from_name = from_name.replace(inner.group(0), " ")
@@ -1029,5 +553,3 @@ def is_new_sender(warning: str) -> bool:
 def describe(found: Iterable[Found]) -> str:
     """What was found, for a dead letter's detail: ``email 'a@b.c' (Reply-To); …``."""
     return "; ".join(f"{f.field} {f.value!r} ({f.how})" for f in found)
-
-

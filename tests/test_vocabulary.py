@@ -376,7 +376,7 @@ def test_a_sender_match_alone_still_reads_the_lead_as_that_source_with_a_drift_w
 
 
 def test_labels_are_looked_for_in_the_top_of_an_email_only():
-    from daemon.reader import MAX_LINES
+    from daemon.layout import MAX_LINES
 
     filler = "\n".join(f"note {i}" for i in range(MAX_LINES))
     lead = parse(f"Name: Dana Whitfield\nEmail: dana@example.com\n{filler}\nCell: 312.555.0172\n")
