@@ -11,10 +11,8 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import daemonkit
 import pytest
 import yaml
 from fastapi import FastAPI
@@ -198,18 +197,10 @@ def test_a_stopped_daemon_makes_status_exit_non_zero_and_readyz_503(database_url
     (workdir / "leadpipe.yaml").write_text(yaml.safe_dump({
         "database_url": database_url, "web": {"host": "127.0.0.1", "port": 0},
         "health": {"heartbeat_interval": "1s", "heartbeat_stale_after": "5s"}}), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADPIPE_")}
-    log = workdir / "daemon.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--config", "leadpipe.yaml"],
-                                cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+    daemon = daemonkit.start(workdir)
+    proc = daemon.proc
     try:
-        deadline = time.monotonic() + 60
-        while not (m := re.search(r"web server listening on (http://[\d.:]+)", log.read_text(errors="replace"))):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.1)
-        daemon_url = m.group(1)
+        daemon_url = daemon.wait_for_log(r"web server listening on (http://[\d.:]+)").group(1)
         running = run_status(workdir)
         assert running.returncode == 0, running.stdout + running.stderr
         assert re.search(rf"running +\S+ pid {proc.pid}, version \S+, started .+ UTC, last beat \d+s ago",
@@ -217,12 +208,9 @@ def test_a_stopped_daemon_makes_status_exit_non_zero_and_readyz_503(database_url
         assert_readable(running.stdout)
         with urllib.request.urlopen(f"{daemon_url}/readyz", timeout=10) as resp:
             assert resp.status == 200
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        assert daemon.stop() == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        daemon.stop()
 
     stopped = run_status(workdir)
     assert stopped.returncode == 1, stopped.stdout + stopped.stderr

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import daemonkit
 import pytest
 import yaml
 from sqlalchemy import create_engine, select
@@ -61,16 +60,10 @@ def daemon_dir(tmp_path: Path) -> Iterator[Path]:
     yield workdir
 
 
-def start_daemon(workdir: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADPIPE_")}
-    log = open(workdir / "daemon.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--config", "leadpipe.yaml"],
-                            cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-    log.close()
-    wait_for(lambda: "leadpipe running" in (workdir / "daemon.log").read_text(), proc, workdir,
-             "the daemon to start")
-    return proc
+def start_daemon(workdir: Path) -> daemonkit.Daemon:
+    daemon = daemonkit.start(workdir)
+    wait_for(lambda: "leadpipe running" in daemon.text(), daemon.proc, workdir, "the daemon to start")
+    return daemon
 
 
 def wait_for(predicate, proc: subprocess.Popen[bytes], workdir: Path, what: str,
@@ -96,7 +89,8 @@ def test_a_file_written_in_two_pieces_5s_apart_is_one_lead_with_the_whole_messag
     half = parse_email(data[:cut], engine)
     assert getattr(half, "message", None) != whole.message  # the first piece alone is not it
 
-    proc = start_daemon(daemon_dir)
+    daemon = start_daemon(daemon_dir)
+    proc = daemon.proc
     try:
         with open(daemon_dir / "inbox" / "lead.eml", "wb") as f:
             f.write(data[:cut])
@@ -118,12 +112,7 @@ def test_a_file_written_in_two_pieces_5s_apart_is_one_lead_with_the_whole_messag
         finally:
             db.dispose()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        daemon.stop()
     assert emails == [data], "stored a piece of the file, or the file more than once"
     assert messages == [whole.message]
 

@@ -13,6 +13,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import daemonkit
 import pytest
 import yaml
 from slackserver import SlackServer
@@ -95,10 +96,6 @@ def test_an_idle_daemon_logs_nothing_for_10_seconds_at_info(tmp_path: Path, log_
     """A real ``leadpipe run`` at ``log_level: INFO``, idle on its directory inbox with the
     web server up: after its start, not one line (the scheduler once logged each job run,
     twice a second, burying the alerts)."""
-    import os
-    import signal
-    import subprocess
-    import sys
     import time
 
     workdir = tmp_path / "run"
@@ -108,27 +105,14 @@ def test_an_idle_daemon_logs_nothing_for_10_seconds_at_info(tmp_path: Path, log_
         "database_url": f"sqlite:///{workdir}/lp.db", "log_level": "INFO", "log_format": log_format,
         "web": {"host": "127.0.0.1", "port": 0},
         "health": {"heartbeat_interval": "1s", "heartbeat_stale_after": "5s"}}), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADPIPE_")}
-    log = workdir / "daemon.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--config", "leadpipe.yaml"],
-                                cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+    daemon = daemonkit.start(workdir)
     try:
-        deadline = time.monotonic() + 60
-        while "web server listening" not in log.read_text(errors="replace"):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.1)
+        daemon.wait_for_log("web server listening")
         time.sleep(1)  # the start's own lines (warnings about the set-up) are all out
-        started = len(log.read_bytes())
+        started = len(daemon.log.read_bytes())
         time.sleep(10)
-        idle = log.read_bytes()[started:].decode(errors="replace")
-        assert proc.poll() is None, log.read_text(errors="replace")
+        idle = daemon.log.read_bytes()[started:].decode(errors="replace")
+        assert daemon.proc.poll() is None, daemon.text()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        daemon.stop()
     assert idle == "", f"an idle daemon logged:\n{idle[:3000]}"
