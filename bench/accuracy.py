@@ -40,7 +40,7 @@ CORPUS = ROOT / "fixtures" / "corpus"
 FIELDS = ("name", "email", "phone", "address", "message")
 TARGET = 0.97
 SETS = {"leads+not_leads": ("leads", "not_leads"), "holdout": ("holdout",), "holdout2": ("holdout2",),
-        "all": ("leads", "not_leads", "holdout", "holdout2")}
+        "holdout3": ("holdout3",), "all": ("leads", "not_leads", "holdout", "holdout2", "holdout3")}
 _ABBREVIATIONS = {"street": "st", "avenue": "ave", "road": "rd", "boulevard": "blvd", "drive": "dr",
                   "lane": "ln", "court": "ct", "place": "pl", "terrace": "ter", "circle": "cir",
                   "parkway": "pkwy", "highway": "hwy", "apartment": "apt", "suite": "ste", "north": "n",

@@ -54,7 +54,7 @@ def runs(quick: bool, soak: int) -> list[tuple[str, list[str]]]:
 
 #: the blind corpus: the set the reader may be tuned on, and the holdout nobody tuned against
 ACCURACY = [("accuracy", ["--set", "leads+not_leads"]), ("accuracy", ["--set", "holdout"]),
-            ("accuracy", ["--set", "holdout2"])]
+            ("accuracy", ["--set", "holdout2"]), ("accuracy", ["--set", "holdout3"])]
 
 
 def run(name: str, args: list[str]) -> tuple[str, float, int]:
@@ -156,7 +156,8 @@ def main() -> int:
          "<br>".join(_lines(crm, r"paced|429s|ratio paced"))),
     ]
     for corpus_set, what in (("leads+not_leads", "tuned-on set"), ("holdout", "first holdout, since partly tuned"),
-                             ("holdout2", "second holdout, never looked at")):
+                             ("holdout2", "second holdout, since partly tuned"),
+                             ("holdout3", "third holdout, never looked at")):
         acc = results.get(f"accuracy {corpus_set}")
         rows.append((f"reading accuracy, blind corpus ({what}): leads, found, name, email, phone, address, "
                      "message, non-leads, false leads, dead-lettered",
