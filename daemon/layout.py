@@ -33,6 +33,7 @@ _PAIRS = (
     re.compile(r"^[\"'](?P<label>[^\"']{1,60})[\"']\s*[:：=]\s*(?P<value>.*)$"),  # "email": "ann@…",
     re.compile(r"^(?P<label>[^\W\d_][^:：=|\t]{0,60}?)\s*(?:[:：](?!//)|=|\|)\s*(?P<value>.*)$"),
     re.compile(r"^(?P<label>[^\W\d_][^:：=|\t]{0,60}?)\s+[-–—]\s+(?P<value>.*)$"),
+    re.compile(r"^(?P<label>[^\W\d_][^.:：=|\t]{0,40}?)\s*(?:\.{3,}|…+)\s*(?P<value>.*)$"),  # "Name ....... Ann"
 )
 _BULLET = re.compile(r"^(?:[-•*·▪►+>]|\d{1,2}[.)])\s+(?=\S)")
 # a second label inside a value: "Ann Lee | Phone: 303…", "Ann Lee   Email: …"
@@ -143,6 +144,7 @@ def _row_pairs(cells: list[str], i: int, lines: list[str], vocabulary: Vocabular
     if understood >= 2 and understood * 2 >= len(cells) and i + 1 < len(lines):
         below = lines[i + 1]
         values = below.split("\t") if "\t" in below else [c.strip() for c in below.strip().strip("|").split("|")]
+        values += [""] * (len(cells) - len(values))  # empty last cells leave no separator
         if len(values) == len(cells) and not any(vocabulary.understand(v.rstrip(":")) for v in values):
             return [Pair(c, v, i + 1, m) for c, v, m in zip(cells, values, meanings, strict=True) if m]
     j = 0
@@ -319,9 +321,9 @@ def zones(lines: list[str], signer: str | None = None) -> list[str]:
             other_left = 6
             continue
         prospect_row = len(_LABELLED_PART.findall(line)) >= 2  # "Name: … | Phone: … | Email: …"
-        seps = line.count(" | ") + line.count("\t")
+        seps = line.count("|") + line.count("\t")
         above = lines[i - 1] if i else ""
-        if seps >= 2 and above.count(" | ") + above.count("\t") == seps and not CONTACTISH.search(above):
+        if seps >= 2 and abs(above.count("|") + above.count("\t") - seps) <= 1 and not CONTACTISH.search(above):
             prospect_row = True  # a table's row under its row of headings
         words_of = ANY_EMAIL.sub(" ", low) if "@" in low else low  # "office@annlee…" says nothing
         if OTHER.search(words_of) or (not prospect_row and (_signature(line) or _company_line(line))):

@@ -32,8 +32,8 @@ MAX_HTML = 1_000_000
 _CELLS = frozenset(("td", "th"))
 _INVISIBLE = ("script", "style", "head", "title", "noscript", "template")
 _FORWARD = re.compile(
-    r"^\s*(?:-{5,}\s*Forwarded message\s*-{5,}|Begin forwarded message:|-{5,}\s*Original Message\s*-{5,})\s*$"
-    r"|^(?=From:\s.+\n(?:Sent|Date):\s.+\n)",
+    r"^[>\s]*(?:-{5,}\s*Forwarded message\s*-{5,}|Begin forwarded message:|-{5,}\s*Original Message\s*-{5,})\s*$"
+    r"|^(?=[> ]*From:\s.+\n[> ]*(?:Sent|Date):\s.+\n)",
     re.IGNORECASE | re.MULTILINE,
 )
 _FORWARD_HEADER = re.compile(r"^(From|Sent|Date|To|Cc|Subject|Reply-To):\s*(.*)$", re.IGNORECASE)

@@ -384,7 +384,7 @@ def _names_above(lines: list[str], i: int, zone: list[str], vocabulary: Vocabula
     above: list[str] = []
     k = i - 1
     while k >= 0 and len(above) < 3 and i - k <= 4:
-        text = lines[k].strip()
+        text = ICONS.sub("", lines[k].strip())
         k -= 1
         if not text:
             if above:
@@ -399,7 +399,7 @@ def _names_above(lines: list[str], i: int, zone: list[str], vocabulary: Vocabula
         if person_name(text, col.parties.brand) is None:
             break
         above.insert(0, text)
-    if len(above) >= 2 and len(above[-2].split()) == 1:
+    if len(above) >= 2 and len(above[-2].split()) <= 2 and len(above[-1].split()) <= 3:
         col.add("first_name", above[-2], BARE, "a bare line", line=i)
         col.add("last_name", above[-1], BARE, "a bare line", line=i)
     elif above and len(above[-1].split()) >= 2:
@@ -409,7 +409,7 @@ def _names_above(lines: list[str], i: int, zone: list[str], vocabulary: Vocabula
 def _read_headers(msg: Message, col: _Collector) -> None:
     parties = col.parties
     subject = msg.subject or ""
-    for name, rest, _acted in sentence_names(subject, parties.brand):
+    for name, rest, _acted in sentence_names(ICONS.sub("", subject), parties.brand, subject=True):
         col.add("full_name", name, SUBJECT, "the subject")
         street = find_street(rest)
         if street:
@@ -523,12 +523,20 @@ def _choose(col: _Collector, region: str, contact_labels: int) -> Reading:
                    distinct["email"], distinct["phone"])
 
 
+_TITLES = frozenset(("dr", "mr", "mrs", "ms", "miss", "mx", "prof", "rev", "sir", "madam"))
+
+
+def _untitled(name: str) -> list[str]:
+    words = [w.strip(".,").casefold() for w in name.split()]
+    return [w for w in words if w not in _TITLES]
+
+
 def _fuller(best: Found, found: list[Found]) -> Found:
     """A fuller spelling of the chosen name found elsewhere (``Ines`` in ``Note from Ines``,
     ``Ines Carvalho`` in the subject) is the same person's name, more completely."""
-    words = best.value.casefold().split()
-    fuller = [f for f in found if len(f.value.split()) > len(words)
-              and f.value.casefold().split()[: len(words)] == words and f.strength >= best.strength - 30]
+    words = _untitled(best.value)
+    fuller = [f for f in found if len(_untitled(f.value)) > len(words)
+              and _untitled(f.value)[: len(words)] == words and f.strength >= best.strength - 30]
     return max(fuller, key=lambda f: (len(f.value.split()), f.strength)) if fuller else best
 
 

@@ -89,7 +89,9 @@ _LEAD_SUBJECT = re.compile(
     r"|information|a showing)|message from|has a question|sent you a message|is looking"
     r"|\bsigned in\b|sign[- ]?in\b.{0,30}open house|open house (?:visitor|guest|sign[- ]?in|registration)"
     r"|new (?:visitor|registration|sign[- ]?up)|self[- ]?tour|tour (?:booked|booking|request|scheduled)"
-    r"|booked a (?:self[- ])?tour|relocation (?:lead|referral)|new referral|transferee", re.IGNORECASE)
+    r"|booked a (?:self[- ])?tour|relocation (?:lead|referral)|new referral|transferee"
+    r"|missed call|new (?:phone )?call|call(?:ed)? (?:from|about)|voicemail|new caller|text (?:lead|message) from",
+    re.IGNORECASE)
 _LEAD_BODY = re.compile(
     r"\bsays:|\bis interested in\b|\bis looking (?:at|for)\b|\bwould like (?:to|more|information)\b"
     r"|\bi(?:'m| am) (?:interested|looking)\b|\bplease (?:contact|call|email|text|reach)\b"

@@ -34,6 +34,9 @@ TRAILING_WORDS = re.compile(
 BRACKETED = re.compile(r"\s*[\[(<][^\])>]*[\])>]")
 
 
+NICKNAME = re.compile(r"\s+[\"“'‘][^\"”'’\s][^\"”'’]{0,20}[\"”'’](?=\s)")
+
+
 def clean(name: str, raw: str) -> str | None:
     """``raw`` as a value of field ``name`` without link decorations, markers, quotes and
     placeholders; ``None`` when nothing is left or it stands for nothing (``N/A``)."""
@@ -51,6 +54,7 @@ def clean(name: str, raw: str) -> str | None:
     if not text or PLACEHOLDER.match(text) or PLACEHOLDER.match(text.strip("()[]<> ")):
         return None
     if name in NAMES:
+        text = NICKNAME.sub(" ", text)  # 'Jonah "Jay" Whitfield'
         text = BRACKETED.sub("", text).strip(" ,")
         text = TRAILING_WORDS.sub("", text).strip(" ,")
         return text or None
@@ -120,6 +124,14 @@ DOMAIN_WORD = re.compile(r"\w\.(?:com|net|org|co|io|us|biz|info|example|test)\b"
 SURNAME_FIRST = re.compile(r"^[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*)?,\s+[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*)?$")
 
 
+#: subjects only: "New chat lead: Ann Lee", "Open house visitor: Ann Lee (12 Elm St)" (in a
+#: body, "Preferred contact: Either" would read as a name)
+SUBJECT_SENTENCES = (
+    re.compile(rf"\b(?:lead|inquiry|enquiry|contact|request|message|visitor|caller|submission|registration|entry"
+               rf"|referral|prospect|buyer|renter|seller)\s*:\s*{NAME}\s*(?:[(\-–|]|$)(?P<rest>.*)$", re.IGNORECASE),
+)
+
+
 def person_name(text: str, brand: frozenset[str]) -> str | None:
     """``text`` when it reads as a person's name (1-4 words of letters, or ``Last, First``;
     not a brand, a role or a stock word), else ``None``."""
@@ -158,9 +170,11 @@ def labelled_name(text: str, brand: frozenset[str]) -> str | None:
     return value
 
 
-def sentence_names(text: str, brand: frozenset[str]) -> Iterator[tuple[str, str, bool]]:
-    """``(name, the rest of the line, whether the person is the sentence's subject)``."""
-    for k, pattern in enumerate(SENTENCES):
+def sentence_names(text: str, brand: frozenset[str], *, subject: bool = False
+                   ) -> Iterator[tuple[str, str, bool]]:
+    """``(name, the rest of the line, whether the person is the sentence's subject)``;
+    ``subject``: the line is an email's subject, where ``…lead: <Name>`` names them too."""
+    for k, pattern in enumerate((*SENTENCES, *SUBJECT_SENTENCES) if subject else SENTENCES):
         m = pattern.search(text)
         if m:
             name = person_name(m["name"], brand)

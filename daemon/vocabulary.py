@@ -217,7 +217,8 @@ _SENTENCE_WORDS = frozenset({"have", "has", "had", "is", "are", "was", "were", "
 #: labels that name a person by the person's role alone (``Buyer: Ann Lee``)
 _PERSON_WORDS = frozenset({"contact", "prospect", "buyer", "seller", "renter", "tenant", "applicant",
                            "client", "customer", "lead", "consumer", "guest", "visitor", "from",
-                           "homeowner", "inquirer", "requester", "submitter", "resident"})
+                           "homeowner", "inquirer", "requester", "submitter", "resident", "caller",
+                           "attendee", "registrant", "transferee"})
 
 
 def label_words(label: str) -> tuple[str, ...]:

@@ -424,3 +424,29 @@ def test_a_lead_forwarded_twice_is_read_from_the_innermost_original():
             "Name: Priya Natarajan\nEmail: priya.n@example.com\nPhone: (617) 555-0188\n")
     got = lead(body, sender="Ann Agent <ann.agent@brokerage.example>", subject="Fwd: Fwd: New lead")
     assert (got.source, got.full_name, got.email) == ("nestfinder.example", "Priya Natarajan", "priya.n@example.com")
+
+
+def test_a_nickname_in_quotes_is_no_part_of_the_name():
+    assert lead('Name: Jonah "Jay" Whitfield\nPhone: (303) 555-0134\n').full_name == "Jonah Whitfield"
+
+
+def test_a_label_and_value_joined_by_dotted_leaders_are_a_pair():
+    got = lead("Name ............ Tomas Reyes Jr.\nPhone ........... (303) 555-0134\n")
+    assert (got.full_name, got.phone) == ("Tomas Reyes Jr.", "+13035550134")
+
+
+def test_a_subject_that_names_the_lead_after_a_colon_gives_the_name():
+    got = lead("Email: ann@example.com\nPhone: (303) 555-0134\n", subject="New chat lead: Ann Lee")
+    assert got.full_name == "Ann Lee"
+
+
+def test_a_text_tables_row_whose_last_cells_are_empty_is_still_read_by_column():
+    got = lead("Lead ID | First | Last | Email | Phone | Notes\nNF-1 | Ann | Lee | ann@example.com | 303-555-0134 |\n")
+    assert (got.full_name, got.email, got.phone) == ("Ann Lee", "ann@example.com", "+13035550134")
+
+
+def test_a_forward_quoted_line_by_line_is_read_from_its_original():
+    body = ("Can you take this one?\n\n> ---------- Forwarded message ---------\n> From: Nestfinder <leads@nestfinder.example>\n"
+            "> Date: Mon, Mar 9, 2026\n> Subject: New lead\n>\n> Name: Priya Natarajan\n> Phone: (617) 555-0188\n")
+    got = lead(body, sender="Bob Stone <bob@brokerage.example>", subject="Fwd: New lead")
+    assert (got.source, got.full_name, got.phone) == ("nestfinder.example", "Priya Natarajan", "+16175550188")
