@@ -30,11 +30,8 @@ from daemon.pipeline import Engine, Processed, Worker, parse_email, replay
 from daemon.rules import (
     LABELS_FILE,
     SCORING_FILE,
-    LoadedRule,
-    load_rule_file,
     load_rules,
     rule_files,
-    ruleset_of,
 )
 from daemon.scoring import load_scoring
 from daemon.terminal import SafeConsole, json_text

@@ -26,8 +26,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.errors import StorageError
-from daemon.lead import UNMATCHED
-from daemon.lead import DeadLetter, Lead
+from daemon.lead import UNMATCHED, DeadLetter, Lead
 from daemon.parsing import is_drift_warning
 from storage import dead_letters, outbox
 from storage.db import Database
