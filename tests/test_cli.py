@@ -59,7 +59,7 @@ fields:
   full_name:
     - label: Guest
   phone:
-    - regex: 'tel-(?P<value>\d{10})'
+    - regex: 'tel-(?P<value>\\d{10})'
 required: [full_name]
 """
 
