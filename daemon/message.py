@@ -153,8 +153,8 @@ class Message:
             # us-ascii is common): decode the parts again, trying the usual suspects.
             plain, html = _redecode(self._mail.message, plain, html)
         if _MOJIBAKE.search(plain) or _MOJIBAKE.search(html):
-            # UTF-8 bytes under a latin-1 label ("BegoÃ±a"): ftfy undoes exactly this
-            plain, html = ftfy.fix_encoding(plain), ftfy.fix_encoding(html)
+            # UTF-8 bytes under a latin-1 label ("BegoÃ±a")
+            plain, html = _undo_mojibake(plain), _undo_mojibake(html)
         if not plain.strip() and not html.strip():
             plain = _body_after_headers(self.data)
             if _looks_like_html(plain):
@@ -218,6 +218,12 @@ class Message:
         return found
 
     def inline_forward(self) -> Message | None:
+        """See ``_inline_forward``; computed once per email."""
+        if not hasattr(self, "_forward"):
+            self._forward = self._inline_forward()
+        return self._forward
+
+    def _inline_forward(self) -> Message | None:
         """The original email quoted inside a forward typed into the body (Gmail's
         ``---------- Forwarded message ---------``, Apple Mail's ``Begin forwarded
         message:``, Outlook's ``From: … Sent: … To: … Subject:`` block), rebuilt as an
@@ -289,6 +295,19 @@ class Message:
     def has_headers(self) -> bool:
         """Whether the bytes carry any header an email has: binary garbage carries none."""
         return any(self._mail.message.get(h) is not None for h in _EMAIL_HEADERS)
+
+
+def _undo_mojibake(text: str) -> str:
+    """``text`` as it was before UTF-8 bytes were read as latin-1 or cp1252: the whole text
+    re-read when it is all of one such mistake (fast), else ftfy, which mends it in parts."""
+    if not _MOJIBAKE.search(text):
+        return text
+    for charset in ("cp1252", "latin-1"):
+        try:
+            return text.encode(charset).decode("utf-8")
+        except UnicodeError:
+            continue
+    return ftfy.fix_encoding(text)
 
 
 def _decode_words(value: str) -> str:
