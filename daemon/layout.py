@@ -15,7 +15,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from daemon.values import ANY_EMAIL, ANY_PHONE, BARE_EMAIL, BARE_PHONE, CITY_LINE, NAME_LINE, NAMES
+from daemon.values import (
+    ANY_EMAIL,
+    ANY_PHONE,
+    BARE_EMAIL,
+    BARE_PHONE,
+    CITY_LINE,
+    NAME_LINE,
+    NAMES,
+    ZIP,
+)
 from daemon.vocabulary import Meaning, Vocabulary, label_words
 
 #: Only the top of an email is read: a lead is there, and a huge body must stay cheap.
@@ -270,12 +279,11 @@ def _signature(line: str) -> bool:
     return (line.count(" | ") + line.count(" · ") + line.count(" • ")) >= 2 and bool(CONTACTISH.search(line))
 # a company's line: its street address with a ZIP code, and a phone
 _COMPANY_PHONE = re.compile(r"\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b")
-_COMPANY_ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\b")
 
 
 def _company_line(line: str) -> bool:
     """A company's line: its street address with a ZIP code, and a phone."""
-    return bool(_COMPANY_ZIP.search(line) and _COMPANY_PHONE.search(line) and _STREET_NUMBER.search(line))
+    return bool(ZIP.search(line) and _COMPANY_PHONE.search(line) and _STREET_NUMBER.search(line))
 
 
 _STREET_NUMBER = re.compile(r"\b\d{1,6}\s+[A-Za-z]")

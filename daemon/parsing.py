@@ -18,7 +18,7 @@ import regex
 
 from daemon import rules as rules_mod
 from daemon.message import Message
-from daemon.reader import Found, read
+from daemon.reader import Found, Reading, read
 from daemon.rules import Extractor, Rule, RuleSet, compile_pattern
 from daemon.senders import Parties
 from daemon.vocabulary import Vocabulary, has_shape
@@ -94,6 +94,8 @@ class _Context(Patterns):
     msg: Message = field(kw_only=True)
     #: who sent and received the email (a forward's outer email adds its people)
     parties: Parties | None = field(default=None, kw_only=True)
+    #: what the reader found in the email, when the caller has read it already
+    reading: Reading | None = field(default=None, kw_only=True)
 
     @functools.cached_property
     def line_starts(self) -> list[int]:
@@ -169,7 +171,7 @@ def _patterns(patterns: list[str]) -> str:
 
 def extract(msg: Message, rule: Rule, timeout: float = 1.0, *,
             labels: Vocabulary | None = None, region: str = "US",
-            parties: Parties | None = None) -> Extraction:
+            parties: Parties | None = None, reading: Reading | None = None) -> Extraction:
     """Run every field's extractors in order; the first value found wins.
 
     A field the rule's extractors miss is then taken from the email's lead metadata tags
@@ -177,7 +179,7 @@ def extract(msg: Message, rule: Rule, timeout: float = 1.0, *,
     label or a bare phone/email line near the lead's name, with a drift warning (see
     ``daemon.vocabulary``). Raises ``RuleTimeout`` when a pattern runs too long.
     """
-    ctx = _Context(timeout, rule.name, msg=msg, parties=parties)
+    ctx = _Context(timeout, rule.name, msg=msg, parties=parties, reading=reading)
     found: dict[str, str] = {}
     missing: dict[str, FieldTrace] = {}
     for name, extractors in rule.fields.items():
@@ -233,7 +235,7 @@ def _fill_by_vocabulary(ctx: _Context, rule: Rule, labels: Vocabulary, found: di
         wanted = [n for n in wanted if n not in ("first_name", "last_name")]
     if not wanted:
         return []
-    reading = read(ctx.msg, labels, region, parties=ctx.parties)
+    reading = ctx.reading or read(ctx.msg, labels, region, parties=ctx.parties)
     warnings: list[str] = []
     names_given = any(n in found for n in _NAMES)
     for name in wanted:

@@ -232,7 +232,7 @@ def _near_match(originals: list[Message], engine: Engine, outer: Message, receiv
                 running.rule = None
                 continue  # the sender's newsletter, not a lead in a changed template
             found = extract(msg, near.rule, timeout, labels=engine.labels, region=engine.region,
-                            parties=_parties(msg, originals))
+                            parties=parties, reading=reading)
             found = dataclasses.replace(found, warnings=(near.warning, *found.warnings))
             outcome = _finish(found, msg, outer, engine, received_at)
             if isinstance(outcome, Lead):
@@ -277,7 +277,7 @@ def _read_without_rule(originals: list[Message], engine: Engine, outer: Message,
         return DeadLetter(
             DeadLetterReason.NO_MATCHING_RULE,
             f"no rule matches this email (from {sender}, subject {msg.subject or '(none)'!r}) and {verdict.reason}; "
-            f"the reader found: {seen}. Draft a rule from it: leadpipe rules new {_slug(source)} --dlq ID",
+            f"the reader found: {seen}. Draft a rule from it: leadpipe rules new {source} --dlq ID",
             rule=by_sender.name if by_sender is not None else None,
             fields_found=dict(reading.fields),
             source=source,
@@ -285,7 +285,8 @@ def _read_without_rule(originals: list[Message], engine: Engine, outer: Message,
     if by_sender is not None:
         running.rule = by_sender
         timeout = timeout_seconds(engine.regex_timeout)
-        found = extract(msg, by_sender, timeout, labels=engine.labels, region=engine.region, parties=parties)
+        found = extract(msg, by_sender, timeout, labels=engine.labels, region=engine.region, parties=parties,
+                        reading=reading)
         m = by_sender.match
         what = " and ".join(k for k, v in (("subject", m.subject), ("body", m.body)) if v)
         warning = (f"{by_sender.name}: matched on sender only; its {what} conditions no longer match "
@@ -298,7 +299,7 @@ def _read_without_rule(originals: list[Message], engine: Engine, outer: Message,
     else:
         fields, version = dict(reading.fields), f"reader-{engine.labels.version}"
         first = (f"{reader.NEW_SENDER} {sender} (subject {msg.subject or '(none)'!r}); read by the reader. "
-                 f"Draft its rule: leadpipe rules new {_slug(source)} --lead ID")
+                 f"Draft its rule: leadpipe rules new {source} --lead ID")
     notes = [first]
     if not any(n in fields for n in ("full_name", "first_name", "last_name")):
         notes.append("reader: no name found")
@@ -314,10 +315,6 @@ def _read_without_rule(originals: list[Message], engine: Engine, outer: Message,
                           f"the reader found a contact that does not normalize: {reader.describe(reading.chosen.values())}",
                           rule=by_sender.name if by_sender is not None else None, fields_found=dict(fields))
     return engine.scoring.score(lead)
-
-
-def _slug(source: str) -> str:
-    return source
 
 
 def _value(lead: Lead, name: str) -> Any:

@@ -62,6 +62,7 @@ from daemon.values import (
     QUOTES,
     STREET,
     TOLL_FREE,
+    ZIP,
     clean,
     find_street,
     labelled_name,
@@ -193,7 +194,6 @@ class _Collector:
 # what follows an address in a listing card: its price, its beds and baths
 _ADDRESS_END = re.compile(r"\s+[$|·•]\s*|\s+-\s+\$")
 _URL_ONLY = re.compile(r"^(?:<?https?://\S+>?\s*)+$", re.IGNORECASE)
-_ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\b")
 
 
 def _address_shaped(value: str, label: str | None) -> bool:
@@ -204,7 +204,7 @@ def _address_shaped(value: str, label: str | None) -> bool:
     if STREET.search(value) or PREFIX_STREET.search(value):
         return True
     words = label_words(label) if label else ()
-    return "address" in words and bool(_ZIP.search(value) or re.match(r"^\d+\s+\w", value))
+    return "address" in words and bool(ZIP.search(value) or re.match(r"^\d+\s+\w", value))
 
 
 @functools.lru_cache(maxsize=4096)

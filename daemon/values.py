@@ -114,6 +114,7 @@ PREFIX_STREET = re.compile(
 # an opening sentence about a property: "… interested in 12 Elm St", "New inquiry for 12 Elm St"
 ABOUT_STREET = re.compile(r"\b(?:about|for|at|regarding|re|in|on|of|to)\s+(?:the\s+)?(?:home\s+at\s+)?\d",
                            re.IGNORECASE)
+ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\b")
 CITY_LINE = re.compile(r"^[A-Za-z][A-Za-z .'-]+,?\s+[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?$")
 TOLL_FREE = re.compile(r"^\+18(?:00|33|44|55|66|77|88)")
 
