@@ -52,8 +52,8 @@ from benchkit import with_message_id  # noqa: E402
 from imapservers import ImapServer, dovecot_binary, make_email, start_server  # noqa: E402
 
 from daemon.config import Settings  # noqa: E402
-from daemon.imap import MailboxWatcher  # noqa: E402
-from daemon.inbox import accept_many, headers_of  # noqa: E402
+from daemon.intake.imap import MailboxWatcher  # noqa: E402
+from daemon.intake.inbox import accept_many, headers_of  # noqa: E402
 from daemon.lead import Lead, RawEmail  # noqa: E402
 from daemon.pipeline import Processed  # noqa: E402
 from daemon.service import Service  # noqa: E402

@@ -49,9 +49,9 @@ from pathlib import Path
 import mailparser
 
 from daemon.lead import DeadLetter, Ignored, Lead
-from daemon.message import Message
-from daemon.parsing import extract, find_rule, timeout_seconds
 from daemon.pipeline import Engine, parse_email
+from daemon.reading.message import Message
+from daemon.reading.parsing import extract, find_rule, timeout_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 #: parse_email now / at the baseline revision, timed in the same run

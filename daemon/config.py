@@ -172,7 +172,7 @@ class AgentSettings(_Section):
 
 
 class RoutingSettings(_Section):
-    """How leads are given to agents (daemon/routing.py)."""
+    """How leads are given to agents (daemon/routing/decide.py)."""
 
     #: a lead whose phone or email matches a lead this recent keeps that lead's agent
     repeat_window: timedelta = timedelta(days=30)
@@ -187,7 +187,7 @@ class RoutingSettings(_Section):
 
 
 class DeliverySettings(_Section):
-    """How the dispatcher retries outbox rows (daemon/dispatch.py)."""
+    """How the dispatcher retries outbox rows (daemon/delivery/dispatch.py)."""
 
     #: attempts before a delivery is dead (an alert, and it waits for a retry by hand)
     max_attempts: int = Field(8, ge=1, le=100)
@@ -221,7 +221,7 @@ class AdminUser(_Section):
 
 
 class AdminSettings(_Section):
-    """The admin pages under ``/admin`` (daemon/admin/): on when a user or a token is set."""
+    """The admin pages under ``/admin`` (daemon/web/admin/): on when a user or a token is set."""
 
     secret_keys: ClassVar[tuple[str, ...]] = ("token", "session_secret")
 
@@ -279,7 +279,7 @@ class WebhookSourceSettings(_Section):
 
 
 class WebhookSettings(_Section):
-    """``POST /webhooks/{source}`` (daemon/webhooks.py)."""
+    """``POST /webhooks/{source}`` (daemon/intake/webhooks.py)."""
 
     #: a bigger body is refused with 413
     max_body: int = Field(1_048_576, ge=1024)
@@ -290,7 +290,7 @@ class WebhookSettings(_Section):
 
 
 class HealthSettings(_Section):
-    """``GET /readyz`` and ``leadpipe status`` (daemon/health.py)."""
+    """``GET /readyz`` and ``leadpipe status`` (daemon/ops/health.py)."""
 
     #: not ready when the oldest outbox row due for sending has waited longer than this
     outbox_stuck_after: timedelta = timedelta(minutes=10)
@@ -316,7 +316,7 @@ class HealthSettings(_Section):
 
 
 class SilenceSettings(_Section):
-    """The source-silence alert (daemon/silence.py)."""
+    """The source-silence alert (daemon/ops/silence.py)."""
 
     enabled: bool = True
     #: a source is watched once its history averages at least this many leads a week

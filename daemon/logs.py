@@ -121,7 +121,7 @@ LIBRARY_LEVELS = {
     # matters into a lead's warnings or a dead letter's reason.
     "mailparser": logging.ERROR,
     "charset_normalizer": logging.WARNING,
-    # inotify events of the directory inbox (daemon/inbox_watch.py)
+    # inotify events of the directory inbox (daemon/intake/inbox_watch.py)
     "watchdog": logging.WARNING,
     "multipart": logging.WARNING,
     "uvicorn": logging.WARNING,

@@ -18,23 +18,23 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from daemon.alerts import Alerts
-from daemon.assign import Router
 from daemon.config import Settings, load_settings
-from daemon.dispatch import Dispatcher, RetryPolicy, build_notifiers
-from daemon.drift import DriftMonitor
+from daemon.delivery.alerts import Alerts
+from daemon.delivery.dispatch import Dispatcher, RetryPolicy, build_notifiers
 from daemon.errors import ConfigError, MailboxError, StorageError
-from daemon.heartbeat import Beater
-from daemon.imap import MailboxWatcher
-from daemon.inbox import DirectoryInbox, accept_many
-from daemon.inbox_watch import Completion, InboxWatch
+from daemon.intake.imap import MailboxWatcher
+from daemon.intake.inbox import DirectoryInbox, accept_many
+from daemon.intake.inbox_watch import Completion, InboxWatch
 from daemon.lead import RawEmail
 from daemon.logs import redact
-from daemon.metrics import Metrics
+from daemon.ops.drift import DriftMonitor
+from daemon.ops.heartbeat import Beater
+from daemon.ops.metrics import Metrics
+from daemon.ops.silence import SilenceMonitor
 from daemon.pipeline import Processed, Worker
-from daemon.reload import RulesReloader
-from daemon.routing import Roster
-from daemon.silence import SilenceMonitor
+from daemon.pipeline.reload import RulesReloader
+from daemon.routing.assign import Router
+from daemon.routing.decide import Roster
 from storage import mailboxes
 from storage.db import Database
 from storage.inbound import Stored
@@ -42,8 +42,8 @@ from storage.inbound import Stored
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
 
-    from daemon.socket_mode import SocketMode
-    from daemon.web import WebServer
+    from daemon.web.app import WebServer
+    from daemon.web.socket_mode import SocketMode
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ class Service:
 
     def _watch_inbox(self) -> tuple[DirectoryInbox | None, InboxWatch | None]:
         """The directory inbox as the running daemon reads it: a file only once it is
-        complete (daemon/inbox_watch.py), woken at once by inotify where it can be."""
+        complete (daemon/intake/inbox_watch.py), woken at once by inotify where it can be."""
         if self.inbox is None:
             return None, None
         completion = Completion(self.settings.inbox_settle.total_seconds())
@@ -274,11 +274,11 @@ class Service:
     def web_app(self) -> FastAPI:
         """The web server's app: Slack interactivity, and the admin pages when ``admin:``
         has a user or a token (they read the rules in force, and route replayed leads)."""
-        from daemon.web import make_app
+        from daemon.web.app import make_app
 
         admin = None
         if self.settings.admin.enabled:
-            from daemon.admin.site import Admin
+            from daemon.web.admin.site import Admin
 
             admin = Admin(self.db, self.settings, engine=lambda: self.engine, router=self.router,
                           wake=self.deliver_wake.set).router()
@@ -287,9 +287,9 @@ class Service:
 
     def web_routers(self) -> list[APIRouter]:
         """``POST /webhooks/{source}``, ``GET /readyz`` and ``GET /metrics``."""
-        from daemon.health import health_router
-        from daemon.metrics import metrics_router
-        from daemon.webhooks import Webhooks, webhook_router
+        from daemon.intake.webhooks import Webhooks, webhook_router
+        from daemon.ops.health import health_router
+        from daemon.ops.metrics import metrics_router
 
         hooks = Webhooks(self.db, lambda: self.engine, self.worker, self.settings.webhooks,
                          metrics=self.metrics)
@@ -297,7 +297,7 @@ class Service:
                 metrics_router(self.metrics)]
 
     def check_silence(self) -> None:
-        """The source-silence job (daemon/silence.py)."""
+        """The source-silence job (daemon/ops/silence.py)."""
         try:
             self.silence.check()
         except Exception:  # isolation boundary: a scheduled job logs and runs again
@@ -306,8 +306,8 @@ class Service:
     def _start_slack_side(self) -> list[WebServer | SocketMode]:
         """The ways Claim clicks come back: the web server (``POST /slack/actions``, when
         a signing secret is set) and Socket Mode (when an app-level token is set)."""
-        from daemon.socket_mode import SocketMode
-        from daemon.web import WebServer
+        from daemon.web.app import WebServer
+        from daemon.web.socket_mode import SocketMode
 
         parts: list[WebServer | SocketMode] = []
         slack = self.settings.slack
@@ -394,7 +394,7 @@ def _stamp(path: Path | None) -> tuple[float, int] | None:
 
 
 def health(settings: Settings) -> dict[str, Any]:
-    """What ``leadpipe status`` shows: the readiness checks of ``GET /readyz`` (daemon/health.py)."""
-    from daemon.health import status
+    """What ``leadpipe status`` shows: the readiness checks of ``GET /readyz`` (daemon/ops/health.py)."""
+    from daemon.ops.health import status
 
     return status(settings)

@@ -183,7 +183,7 @@ def problems(doc: YamlDocument, error: ValidationError, *, model: type[BaseModel
     for err in error.errors():
         # pydantic adds the tag of a tagged union or a function validator's name to loc;
         # keep only the parts that exist in the document.
-        # (``tag:…``: the tags of the filter union in daemon/rules.py)
+        # (``tag:…``: the tags of the filter union in daemon/reading/rules.py)
         loc = [p for p in err["loc"] if isinstance(p, int) or not str(p).startswith(("function-", "tag:"))]
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, AtKey):

@@ -2,7 +2,7 @@
 
 A notifier performs one ``Action`` for one lead (or for no lead: an alert) and says how it
 went. It never sleeps and never retries by itself: retries are outbox rows, scheduled by
-the dispatcher (daemon/dispatch.py). Notifiers import only ``daemon.lead`` and
+the dispatcher (daemon/delivery/dispatch.py). Notifiers import only ``daemon.lead`` and
 ``daemon.errors``, so they can be tested, and swapped, without the rest of leadpipe.
 """
 
@@ -85,7 +85,7 @@ def clip(text: str | None) -> str | None:
 class RateLimit:
     """At most ``requests`` calls per ``per`` seconds, as an outside system documents it.
 
-    The dispatcher paces each notifier with a token bucket per limit (daemon/pacing.py)."""
+    The dispatcher paces each notifier with a token bucket per limit (daemon/delivery/pacing.py)."""
 
     requests: int
     per: float
@@ -99,7 +99,7 @@ class RateLimit:
         return f"{self.requests}/{self.per:g}s"
 
 
-#: The routing facts a lead destination's rows carry as their payload (daemon/assign.py):
+#: The routing facts a lead destination's rows carry as their payload (daemon/routing/assign.py):
 #: ``status`` (assigned | claimed | drip | unassigned | new), ``why`` (round_robin,
 #: claimed, timeout, repeat, drip, unassigned, routing_off), ``agent``, ``agent_email``
 #: and ``crm_user_id`` (the agent's user id in the CRM; ``None`` without an agent).
@@ -141,7 +141,7 @@ class Notifier(Protocol):
 
     # Optional: ``per_person: ClassVar[bool] = True`` makes the dispatcher send one
     # person's rows of an action one at a time, earliest lead first, and fill
-    # ``Action.person`` (daemon/dispatch.py).
+    # ``Action.person`` (daemon/delivery/dispatch.py).
 
     def cost(self, action: str) -> Mapping[str, int]:
         """How many calls of each rate-limit bucket one ``action`` makes (at most, usually)."""

@@ -129,7 +129,7 @@ class Slack:
 
     @classmethod
     def lead_actions(cls, routed: Routed) -> tuple[str, ...]:
-        return ()  # its rows follow the claim flow (daemon/assign.py)
+        return ()  # its rows follow the claim flow (daemon/routing/assign.py)
 
     def deliver(self, lead: StoredLead | None, action: Action) -> Outcome:
         """Perform ``action``; raises ``TransientDeliveryError`` / ``PermanentDeliveryError``."""

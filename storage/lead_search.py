@@ -1,6 +1,6 @@
 """Finding leads for the admin pages: filters, a search box, and the values to filter by.
 
-The search terms arrive already interpreted (``daemon/admin/search.py`` turns what was
+The search terms arrive already interpreted (``daemon/web/admin/search.py`` turns what was
 typed into a name fragment, an E.164 phone, a run of digits and an id); this module only
 turns them into one query.
 """

@@ -5,7 +5,7 @@ The pointer is one row (``round_robin``). ``lock_pointer`` takes its row lock
 writers) and ``take_turn`` advances it, both in the caller's transaction — the one that
 assigns the lead — so two workers or replicas never give the same turn and a restart
 resumes where the last commit left it. The rotation itself (who, in which order, with
-weights) is computed by ``daemon/routing.py`` and passed in as a list of names.
+weights) is computed by ``daemon/routing/decide.py`` and passed in as a list of names.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from daemon.config import Settings
 from daemon.service import Service
-from daemon.web import WebServer
+from daemon.web.app import WebServer
 from storage import outbox
 
 ROOT = Path(__file__).resolve().parent.parent

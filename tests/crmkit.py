@@ -13,10 +13,10 @@ from datetime import timedelta
 from crmservers import FubServer
 from routingkit import TEAM, Clock, make_lead
 
-from daemon.alerts import Alerts
-from daemon.assign import Router
-from daemon.dispatch import Dispatcher, RetryPolicy, Sent
-from daemon.routing import Roster
+from daemon.delivery.alerts import Alerts
+from daemon.delivery.dispatch import Dispatcher, RetryPolicy, Sent
+from daemon.routing.assign import Router
+from daemon.routing.decide import Roster
 from notifiers import Notifier
 from notifiers.base import RateLimit
 from notifiers.followupboss import FollowUpBoss

@@ -551,8 +551,8 @@ def child_main(argv: list[str]) -> None:
     """
     import logging
 
-    from daemon.imap import Backoff, MailboxWatcher
-    from daemon.inbox import accept_many
+    from daemon.intake.imap import Backoff, MailboxWatcher
+    from daemon.intake.inbox import accept_many
     from storage.db import Database
 
     logging.basicConfig(level=logging.INFO, format="child %(levelname)s %(message)s")

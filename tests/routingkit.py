@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from daemon.alerts import Alerts
-from daemon.assign import Router
-from daemon.dispatch import Dispatcher, RetryPolicy
+from daemon.delivery.alerts import Alerts
+from daemon.delivery.dispatch import Dispatcher, RetryPolicy
 from daemon.lead import Lead, Property
-from daemon.routing import Agent, Roster
+from daemon.routing.assign import Router
+from daemon.routing.decide import Agent, Roster
 from notifiers.slack import Slack
 from storage import leads
 from storage.db import Database

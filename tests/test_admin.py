@@ -1,4 +1,4 @@
-"""The admin pages over HTTP (daemon/admin/): a real Service's web server on 127.0.0.1,
+"""The admin pages over HTTP (daemon/web/admin/): a real Service's web server on 127.0.0.1,
 port 0, a real database, and an HTTP client with a cookie jar.
 
 When these fail, someone without a password reads leads, a forged form replays or retries
@@ -27,12 +27,12 @@ from adminkit import (
     running_site,
 )
 
-from daemon.admin import email_view
-from daemon.admin.auth import Accounts, LoginLimiter, Sessions, hash_password
-from daemon.admin.chart import bar_chart, days_ending
-from daemon.admin.search import with_query
 from daemon.config import AdminSettings
 from daemon.errors import ConfigError
+from daemon.web.admin import email_view
+from daemon.web.admin.auth import Accounts, LoginLimiter, Sessions, hash_password
+from daemon.web.admin.chart import bar_chart, days_ending
+from daemon.web.admin.search import with_query
 from storage import dead_letters, leads, outbox
 from storage.lead_search import LeadFilter
 

@@ -1,4 +1,4 @@
-"""Routing against the database (daemon/assign.py, storage/routing.py), on SQLite and PostgreSQL.
+"""Routing against the database (daemon/routing/assign.py, storage/routing.py), on SQLite and PostgreSQL.
 
 When these fail, agents get unfair shares, two replicas give the same turn twice, a
 restart starts the rotation over, a returning client goes to a stranger, or a hot lead
@@ -18,10 +18,10 @@ import pytest
 from routingkit import ANA, BEN, CHO, START, Clock, add_lead, make_lead, make_router
 from sqlalchemy import event, select
 
-from daemon import inbox
+from daemon.intake import inbox
 from daemon.lead import Origin, RawEmail
 from daemon.pipeline import Engine, Worker
-from daemon.routing import Roster
+from daemon.routing.decide import Roster
 from notifiers.followupboss import FollowUpBoss
 from notifiers.hubspot import HubSpot
 from notifiers.webhook import Webhook

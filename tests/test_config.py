@@ -14,7 +14,7 @@ import pytest
 from test_cli import cli, workdir
 
 from daemon.config import load_settings
-from daemon.dispatch import build_notifiers
+from daemon.delivery.dispatch import build_notifiers
 from daemon.errors import ConfigError
 
 # line numbers matter below: each case names the line it expects

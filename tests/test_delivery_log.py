@@ -1,4 +1,4 @@
-"""``leadpipe deliveries`` and the delivery log of ``leadpipe leads show`` (daemon/delivery_log.py),
+"""``leadpipe deliveries`` and the delivery log of ``leadpipe leads show`` (daemon/delivery/history.py),
 and the daemon delivering to the CRMs its configuration names, on SQLite and PostgreSQL.
 
 When these fail, a brokerage whose CRM was down for an hour cannot see which leads never

@@ -1,4 +1,4 @@
-"""The dispatcher (daemon/dispatch.py) against a local server speaking Slack's Web API.
+"""The dispatcher (daemon/delivery/dispatch.py) against a local server speaking Slack's Web API.
 
 When these fail, a Slack outage loses a claim message or posts it twice, a 429 is retried
 before Slack allows, a broken delivery is retried forever instead of alerting, or the
@@ -21,7 +21,7 @@ from routingkit import START, Clock, add_lead, make_dispatcher, make_lead, make_
 from slackserver import SlackServer
 
 from daemon.config import Settings
-from daemon.dispatch import Dispatcher, RetryPolicy, build_notifiers
+from daemon.delivery.dispatch import Dispatcher, RetryPolicy, build_notifiers
 from daemon.errors import ConfigError
 from notifiers.slack import Slack
 from storage import outbox
@@ -103,7 +103,7 @@ def test_a_delivery_in_flight_when_its_process_died_is_retried_after_its_lease(d
 CHILD = """
 import sys
 from datetime import timedelta
-from daemon.dispatch import Dispatcher
+from daemon.delivery.dispatch import Dispatcher
 from notifiers.slack import Slack
 from storage.db import Database
 

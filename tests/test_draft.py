@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from test_cli import cli
 
-from daemon import goldens
-from daemon.draft import draft_rule
 from daemon.lead import Lead
 from daemon.pipeline import Engine, parse_email
-from daemon.rules import LoadedRule, load_rule_file, ruleset_of
+from daemon.reading import goldens
+from daemon.reading.draft import draft_rule
+from daemon.reading.rules import LoadedRule, load_rule_file, ruleset_of
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures" / "emails"

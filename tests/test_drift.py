@@ -45,14 +45,14 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup, NavigableString, Tag
 
-from daemon import goldens
-from daemon.drift import DriftMonitor
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead
-from daemon.parsing import is_drift_warning
+from daemon.ops.drift import DriftMonitor
 from daemon.pipeline import Engine, Processed, parse_email
-from daemon.reader import NEW_SENDER
-from daemon.rules import Rule
-from daemon.vocabulary import VOCABULARY_FIELDS, Vocabulary, has_shape, label_key
+from daemon.reading import goldens
+from daemon.reading.parsing import is_drift_warning
+from daemon.reading.reader import NEW_SENDER
+from daemon.reading.rules import Rule
+from daemon.reading.vocabulary import VOCABULARY_FIELDS, Vocabulary, has_shape, label_key
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures" / "emails"

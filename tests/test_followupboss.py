@@ -20,7 +20,7 @@ from crmservers import FubServer
 from routingkit import add_lead, make_lead
 
 from daemon.config import Settings
-from daemon.dispatch import build_notifiers
+from daemon.delivery.dispatch import build_notifiers
 from daemon.errors import ConfigError
 from daemon.lead import Lead, Property
 from notifiers.base import RateLimit

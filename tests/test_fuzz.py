@@ -22,11 +22,11 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from daemon import inbox
 from daemon.errors import RuleError
+from daemon.intake import inbox
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, Origin, RawEmail
 from daemon.pipeline import Engine, Worker, parse_email
-from daemon.rules import load_rule_file, load_rules
+from daemon.reading.rules import load_rule_file, load_rules
 from storage import inbound
 from storage.db import Database
 
@@ -310,7 +310,7 @@ def test_html_text_without_the_soup_is_what_the_soup_gives(html: str):
     or a rule's label would stop matching after the speed-up."""
     from bs4 import BeautifulSoup
 
-    from daemon.message import html_text_of, html_to_text
+    from daemon.reading.message import html_text_of, html_to_text
 
     assert html_text_of(html) == html_to_text(BeautifulSoup(html[:1_000_000], "lxml"))
 
@@ -341,7 +341,7 @@ def _soup_select(html: str, selector: str, attr: str | None) -> list[str]:
     the lxml tree keeps it in the body (``html_tree``)."""
     from bs4 import BeautifulSoup
 
-    from daemon.message import MAX_HTML
+    from daemon.reading.message import MAX_HTML
 
     html = re.sub(r"</\s*(?:html|body)\s*>", "", html[:MAX_HTML], flags=re.IGNORECASE)
     values = []
@@ -370,7 +370,7 @@ def _soup_select(html: str, selector: str, attr: str | None) -> list[str]:
 def test_css_selectors_on_lxml_find_what_soupsieve_found(html: str, selector: str, attr: str | None):
     """Selectors run on the lxml tree (cssselect → XPath) must give a rule exactly the
     values BeautifulSoup + soupsieve gave, or a rule would read a different lead."""
-    from daemon.message import html_tree, select
+    from daemon.reading.message import html_tree, select
 
     tree = html_tree(html)
     got = select(tree, selector, attr) if tree is not None else []
@@ -380,7 +380,7 @@ def test_css_selectors_on_lxml_find_what_soupsieve_found(html: str, selector: st
 @pytest.mark.filterwarnings("ignore::bs4.XMLParsedAsHTMLWarning")
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: str(p.relative_to(ROOT / "fixtures" / "emails")))
 def test_every_rule_selector_reads_every_fixture_as_soupsieve_did(path: Path):
-    from daemon.message import Message
+    from daemon.reading.message import Message
 
     msg = Message(path.read_bytes())
     for selector in _RULE_SELECTORS:

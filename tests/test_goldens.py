@@ -1,7 +1,7 @@
 """Golden files: every fixture email gives exactly the outcome beside it (convention 9).
 
 One case per ``fixtures/emails/**/NAME.eml``, compared with ``NAME.expected.yaml`` through
-``daemon.goldens`` (the same comparison ``leadpipe rules test`` prints). When a case fails,
+``daemon.reading.goldens`` (the same comparison ``leadpipe rules test`` prints). When a case fails,
 a rule or normalize change altered what a real provider email turns into: review the diff
 and, if the change is intended, rewrite the golden with ``leadpipe rules test --update``.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon import goldens
 from daemon.pipeline import Engine, parse_email
+from daemon.reading import goldens
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures" / "emails"

@@ -1,4 +1,4 @@
-"""Readiness (daemon/health.py): ``GET /readyz`` on a real uvicorn, and ``leadpipe status``.
+"""Readiness (daemon/ops/health.py): ``GET /readyz`` on a real uvicorn, and ``leadpipe status``.
 
 When these fail, an orchestrator keeps sending traffic to a daemon whose database is gone,
 or a mailbox silently out of contact or a stuck outbox goes unnoticed until an agent
@@ -30,11 +30,11 @@ from sqlalchemy.engine import make_url
 from daemon.cli import main
 from daemon.config import Settings, load_settings
 from daemon.errors import ConfigError
-from daemon.health import health_router, readiness
-from daemon.inbox import accept
+from daemon.intake.inbox import accept
 from daemon.lead import Origin, RawEmail
+from daemon.ops.health import health_router, readiness
 from daemon.service import Service
-from daemon.web import WebServer, make_app
+from daemon.web.app import WebServer, make_app
 from storage import heartbeats, mailboxes, outbox
 from storage.db import Database
 

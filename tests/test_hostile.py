@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import inbox
+from daemon.intake import inbox
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, Origin, ParseOutcome, RawEmail
 from daemon.pipeline import Engine, Worker, parse_email
 from storage import inbound

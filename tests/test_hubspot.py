@@ -26,7 +26,7 @@ from crmservers import HubSpotServer
 from routingkit import add_lead, make_lead
 
 from daemon.config import Settings
-from daemon.dispatch import build_notifiers
+from daemon.delivery.dispatch import build_notifiers
 from daemon.errors import ConfigError
 from notifiers.hubspot import HubSpot, merge
 from storage import outbox
@@ -162,7 +162,7 @@ def test_a_drip_lead_gets_a_contact_and_a_note_but_no_task(db: Database, hubspot
 CHILD = """
 import sys
 from datetime import timedelta
-from daemon.dispatch import Dispatcher
+from daemon.delivery.dispatch import Dispatcher
 from notifiers.hubspot import HubSpot
 from storage.db import Database
 
@@ -204,7 +204,7 @@ CHILD_CUT = """
 import os, signal, sys
 from datetime import timedelta
 from httpcore._sync.http11 import HTTP11Connection
-from daemon.dispatch import Dispatcher
+from daemon.delivery.dispatch import Dispatcher
 from notifiers.hubspot import HubSpot
 from storage.db import Database
 

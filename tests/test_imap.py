@@ -39,10 +39,10 @@ from imapservers import (  # the fixtures are imported to be used by name
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from daemon import inbox
 from daemon.config import MailboxSettings
 from daemon.errors import MailboxError
-from daemon.imap import Backoff, MailboxWatcher, check
+from daemon.intake import inbox
+from daemon.intake.imap import Backoff, MailboxWatcher, check
 from daemon.lead import RawEmail
 from storage import mailboxes
 from storage.db import Database
@@ -139,7 +139,7 @@ def test_start_from_new_leaves_old_mail_and_marks_with_keyword(
     """First run with start_from: new takes in only what arrives afterwards, and says so;
     without a processed folder the emails are marked with a keyword where the server keeps
     keywords (Dovecot), and tracked by UID where it does not (pymap)."""
-    caplog.set_level(logging.INFO, logger="daemon.imap")
+    caplog.set_level(logging.INFO, logger="daemon.intake.imap")
     imap_server.append([make_email(i, "old") for i in range(4)])
     settings = imap_server.settings(processed_folder=None, poll_interval="30s")
     with watching(MailboxWatcher(settings, sqlite_db, backoff=FAST)):
@@ -163,7 +163,7 @@ def test_backlog_of_500_is_stored_exactly_once(
 ) -> None:
     """start_from: all on a box with 500 emails stores exactly 500, each once, with
     progress lines in the log; on SQLite and on PostgreSQL."""
-    caplog.set_level(logging.INFO, logger="daemon.imap")
+    caplog.set_level(logging.INFO, logger="daemon.intake.imap")
     with imap_server.session() as c:
         for i in range(500):
             c.append("INBOX", make_email(i, "bl", size=1500))
@@ -184,7 +184,7 @@ def test_server_restart_while_idling_loses_nothing(
     """The mail server restarts: the daemon logs the outage once and the recovery once,
     reconnects by itself, and every email from before and after is stored once.
     (pymap keeps mail in memory, so there it also comes back with a new UIDVALIDITY.)"""
-    caplog.set_level(logging.INFO, logger="daemon.imap")
+    caplog.set_level(logging.INFO, logger="daemon.intake.imap")
     settings = imap_server.settings(poll_interval="30s")
     with watching(MailboxWatcher(settings, sqlite_db, backoff=FAST)):
         wait_for(lambda: settled(sqlite_db), 10, "the first run")
@@ -343,7 +343,7 @@ def test_uidvalidity_change_no_duplicates_no_skips(
     """The folder is recreated (new UIDVALIDITY, UIDs restart below the old last UID) and
     the old emails come back beside new ones: the old are not stored again, and the new
     are not skipped although their UIDs look 'already seen'."""
-    caplog.set_level(logging.INFO, logger="daemon.imap")
+    caplog.set_level(logging.INFO, logger="daemon.intake.imap")
     imap_server.create_folder("Leads")
     old = [make_email(i, "old") for i in range(10)]
     imap_server.append(old, "Leads")
@@ -375,7 +375,7 @@ def test_wrong_password_is_clear_and_retried(
     with pytest.raises(MailboxError, match=r"refused the login of 'leads'.*check the password"):
         check(settings)
     alerts: list[tuple[str, str]] = []
-    caplog.set_level(logging.DEBUG, logger="daemon.imap")
+    caplog.set_level(logging.DEBUG, logger="daemon.intake.imap")
     watcher = MailboxWatcher(settings, sqlite_db, backoff=FAST, on_alert=lambda n, m: alerts.append((n, m)))
     with watching(watcher):
         wait_for(lambda: sum("attempt" in r.getMessage() for r in caplog.records) >= 3, 10, "3 retries")
@@ -394,7 +394,7 @@ def test_missing_folder_is_clear_and_recovers_when_created(
 ) -> None:
     """A folder that does not exist is named, with the folders that do; once it is
     created the watcher gets in by itself and takes in mail."""
-    caplog.set_level(logging.INFO, logger="daemon.imap")
+    caplog.set_level(logging.INFO, logger="daemon.intake.imap")
     settings = imap_server.settings(folder="Leads", processed_folder=None)
     with pytest.raises(MailboxError, match=r"folder 'Leads' does not exist.*'INBOX'"):
         check(settings)
@@ -419,7 +419,7 @@ def test_unreachable_host_is_clear_and_retried(sqlite_db: Database, caplog: pyte
     nodns = no_server_settings(host="no-such-host.invalid", security="ssl", **base)
     with pytest.raises(MailboxError, match=r"cannot resolve host 'no-such-host\.invalid'"):
         check(nodns)
-    caplog.set_level(logging.DEBUG, logger="daemon.imap")
+    caplog.set_level(logging.DEBUG, logger="daemon.intake.imap")
     with watching(MailboxWatcher(refused, sqlite_db, backoff=FAST)):
         wait_for(lambda: sum("attempt" in r.getMessage() for r in caplog.records) >= 3, 10, "3 retries")
     assert sum(r.levelno == logging.WARNING for r in caplog.records) == 1
@@ -490,7 +490,7 @@ def test_one_replica_watches_a_mailbox_and_another_takes_over(
 ) -> None:
     """Two daemons share PostgreSQL: only one watches the mailbox (an advisory lock), the
     other stands by and takes over when the first stops; every email is stored once."""
-    caplog.set_level(logging.INFO, logger="daemon.imap")
+    caplog.set_level(logging.INFO, logger="daemon.intake.imap")
     with start_server("pymap") as server:
         settings = server.settings()
         first = MailboxWatcher(settings, db, backoff=FAST, standby_poll=0.2)
@@ -514,7 +514,7 @@ def test_start_from_since_takes_only_mail_from_that_date(
 ) -> None:
     """start_from: since:DATE takes in what arrived on or after DATE, leaves older mail
     alone, says so once, and then watches for new mail as usual."""
-    caplog.set_level(logging.INFO, logger="daemon.imap")
+    caplog.set_level(logging.INFO, logger="daemon.intake.imap")
     with imap_server.session() as c:
         for i in range(3):
             c.append("INBOX", make_email(i, "old"), msg_time=datetime(2020, 5, 1, 12, tzinfo=UTC))
@@ -539,7 +539,7 @@ def test_start_from_all_on_an_empty_box_settles(
 ) -> None:
     """start_from: all with nothing in the box: the first run ends at once (logged once)
     and later mail is taken in."""
-    caplog.set_level(logging.INFO, logger="daemon.imap")
+    caplog.set_level(logging.INFO, logger="daemon.intake.imap")
     settings = imap_server.settings(start_from="all", poll_interval="1s")
     with watching(MailboxWatcher(settings, sqlite_db, backoff=FAST)):
         wait_for(lambda: settled(sqlite_db), 10, "the first run")

@@ -1,4 +1,4 @@
-"""The directory inbox takes a file only once it is whole (daemon/inbox_watch.py).
+"""The directory inbox takes a file only once it is whole (daemon/intake/inbox_watch.py).
 
 When these fail, a slow writer (a script, a copy over a network share) that pauses
 mid-way gets half an email stored and routed as a lead whose message stops mid-word, and
@@ -21,8 +21,8 @@ import yaml
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
-from daemon.inbox import DirectoryInbox
-from daemon.inbox_watch import QUIET_AFTER_CREATE, Completion, InboxWatch, is_email_path
+from daemon.intake.inbox import DirectoryInbox
+from daemon.intake.inbox_watch import QUIET_AFTER_CREATE, Completion, InboxWatch, is_email_path
 from daemon.lead import Lead
 from daemon.pipeline import Engine, parse_email
 from storage.db import Database

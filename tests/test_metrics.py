@@ -1,4 +1,4 @@
-"""Prometheus metrics (daemon/metrics.py): ``GET /metrics`` after a run of known emails.
+"""Prometheus metrics (daemon/ops/metrics.py): ``GET /metrics`` after a run of known emails.
 
 When these fail, the dashboard says all is well while leads pile up as dead letters,
 deliveries die, or agents stop claiming hot leads.
@@ -16,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from slackserver import SlackServer
 
 from daemon.config import load_settings
-from daemon.metrics import Metrics
+from daemon.ops.metrics import Metrics
 from daemon.service import Service
-from daemon.web import WebServer, make_app
+from daemon.web.app import WebServer, make_app
 from storage import outbox
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from daemon.lead import Lead
-from daemon.normalize import (
+from daemon.qualifying.normalize import (
     Address,
     case_name,
     normalize_email,

@@ -1,4 +1,4 @@
-"""Rate limits (daemon/pacing.py, the dispatcher's pacing) against a CRM that enforces a
+"""Rate limits (daemon/delivery/pacing.py, the dispatcher's pacing) against a CRM that enforces a
 sliding window, on SQLite and PostgreSQL.
 
 When these fail, a burst of leads (a portal re-sending a day's leads, a replay of dead
@@ -19,7 +19,7 @@ from crmkit import burst, crm_dispatcher, crm_router, rows
 from crmservers import FubServer
 from routingkit import Clock, add_lead, make_lead
 
-from daemon.pacing import HEADROOM, Pacer, capacity
+from daemon.delivery.pacing import HEADROOM, Pacer, capacity
 from notifiers.base import RateLimit
 from notifiers.followupboss import FollowUpBoss
 from storage.db import Database

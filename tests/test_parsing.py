@@ -1,4 +1,4 @@
-"""The rule engine (daemon/parsing.py): each extractor strategy, each filter, rule order.
+"""The rule engine (daemon/reading/parsing.py): each extractor strategy, each filter, rule order.
 
 Every email here is built with ``email.message.EmailMessage`` so the test shows the exact
 layout a rule author faces. When one of these fails, a rule written as ``rules/README.md``
@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead
-from daemon.message import Message
-from daemon.parsing import extract, find_rule
 from daemon.pipeline import Engine, parse_email
-from daemon.rules import LoadedRule, Rule, RuleSet, load_rules
-from daemon.scoring import Scoring
+from daemon.qualifying.scoring import Scoring
+from daemon.reading.message import Message
+from daemon.reading.parsing import extract, find_rule
+from daemon.reading.rules import LoadedRule, Rule, RuleSet, load_rules
 
 PHONE = "(305) 555-0142"
 

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from daemon import inbox, normalize, pipeline
+from daemon import pipeline
+from daemon.intake import inbox
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, Origin, RawEmail
 from daemon.pipeline import Engine, Worker, parse_email, replay
+from daemon.qualifying import normalize
 from storage import dead_letters, inbound, leads
 from storage.db import Database
 
@@ -282,7 +284,7 @@ fields:
 
 
 def _break_rule(monkeypatch: pytest.MonkeyPatch, rule_name: str) -> None:
-    from daemon import parsing
+    from daemon.reading import parsing
 
     label = parsing._STRATEGIES["label"]
 

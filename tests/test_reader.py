@@ -1,4 +1,4 @@
-"""The reader (daemon/reader.py) and the verdict (daemon/triage.py) on emails no rule knows.
+"""The reader (daemon/reading/reader.py) and the verdict (daemon/reading/triage.py) on emails no rule knows.
 
 Each test names the promise of issue 14 it holds: a layout read, a value cleaned, a contact
 that is someone else's passed over, a non-lead ignored. The layouts are the general ones of
@@ -216,7 +216,7 @@ def test_binary_garbage_is_an_unreadable_email_not_no_matching_rule():
 
 
 def _lead_fixtures() -> list[Path]:
-    from daemon import goldens
+    from daemon.reading import goldens
 
     return [p for p in goldens.fixtures(REPO / "fixtures" / "emails")
             if "lead" in (goldens.load(p) or {})]
@@ -228,8 +228,8 @@ def test_with_no_rule_at_all_the_reader_reads_the_contact_of_every_lead_fixture(
     still finds the same person (what a portal's brand-new template looks like to it)."""
     import dataclasses
 
-    from daemon import goldens
-    from daemon.rules import ruleset_of
+    from daemon.reading import goldens
+    from daemon.reading.rules import ruleset_of
 
     no_rules = dataclasses.replace(ENGINE, rules=ruleset_of([], (), REPO / "rules"))
     golden = (goldens.load(eml) or {})["lead"]
@@ -304,7 +304,7 @@ def test_a_known_senders_lead_with_a_new_subject_is_still_its_lead(eml: Path):
     14: "not a dead letter"), never silently ignored for want of generic lead cues."""
     import re as _re
 
-    from daemon import goldens
+    from daemon.reading import goldens
 
     golden = (goldens.load(eml) or {})["lead"]
     data = _re.sub(rb"(?m)^Subject:.*$", b"Subject: Notification", eml.read_bytes(), count=1)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from daemon.reload import RulesReloader
+from daemon.pipeline.reload import RulesReloader
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures" / "emails"

@@ -1,4 +1,4 @@
-"""``leadpipe agents`` (daemon/roster.py): the roster with today's counts.
+"""``leadpipe agents`` (daemon/routing/roster.py): the roster with today's counts.
 
 When these fail, a broker cannot see who got how many leads today, or who is next.
 """
@@ -13,11 +13,11 @@ import pytest
 import yaml
 from routingkit import START, Clock, add_lead, make_lead
 
-from daemon import roster
-from daemon.assign import Router
 from daemon.cli import main
 from daemon.config import Settings
-from daemon.routing import Roster
+from daemon.routing import roster
+from daemon.routing.assign import Router
+from daemon.routing.decide import Roster
 from storage.db import Database
 
 AGENTS = [

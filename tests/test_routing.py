@@ -1,4 +1,4 @@
-"""Routing decisions (daemon/routing.py), pure: no database, no clock.
+"""Routing decisions (daemon/routing/decide.py), pure: no database, no clock.
 
 When these fail, a lead goes to the wrong place: a returning client to a stranger, a
 drip lead to an agent, a hot lead past the Slack claim, or an inactive agent gets turns.
@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from routingkit import ANA, BEN, CHO, TEAM, make_lead
 
-from daemon.routing import Agent, Previous, Roster, decide, fallback
+from daemon.routing.decide import Agent, Previous, Roster, decide, fallback
 
 
 def test_the_rotation_is_the_active_agents_in_config_order():

@@ -1,4 +1,4 @@
-"""Loading rule files (daemon/rules.py): a broken file is refused with its file, line and key,
+"""Loading rule files (daemon/reading/rules.py): a broken file is refused with its file, line and key,
 and never stops the other sources' rules from loading and parsing.
 
 When one of these fails, a rule author with a typo gets a message that does not say where
@@ -17,8 +17,8 @@ import pytest
 from daemon.errors import RuleError
 from daemon.lead import Lead
 from daemon.pipeline import Engine, parse_email
-from daemon.rules import json_schema_text, load_rule_file, load_rules
-from daemon.scoring import load_scoring
+from daemon.qualifying.scoring import load_scoring
+from daemon.reading.rules import json_schema_text, load_rule_file, load_rules
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_RULES = REPO / "rules"

@@ -1,4 +1,4 @@
-"""Source silence (daemon/silence.py): a source that usually sends leads and went quiet.
+"""Source silence (daemon/ops/silence.py): a source that usually sends leads and went quiet.
 
 When these fail, a portal that changed its sender address or a forwarding rule that broke
 goes unnoticed for days — the leads are simply not there, and nothing is red — or the tech
@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from daemon.config import SilenceSettings
 from daemon.lead import DeadLetter, DeadLetterReason, Lead
-from daemon.silence import SilenceMonitor, find_silent
+from daemon.ops.silence import SilenceMonitor, find_silent
 from storage import dead_letters, inbound, leads
 from storage.db import Database
 from storage.models import DeadLetterRow, LeadRow

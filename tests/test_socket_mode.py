@@ -1,4 +1,4 @@
-"""Slack Socket Mode (daemon/socket_mode.py): each envelope is acknowledged, then settled by
+"""Slack Socket Mode (daemon/web/socket_mode.py): each envelope is acknowledged, then settled by
 the same claim code as ``POST /slack/actions``.
 
 No websocket here (that needs Slack, or a websocket server the suite does not ship): the
@@ -15,7 +15,7 @@ from routingkit import add_lead, make_lead, make_router
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
-from daemon.socket_mode import SocketMode
+from daemon.web.socket_mode import SocketMode
 from storage import leads
 from storage.db import Database
 

@@ -1,4 +1,4 @@
-"""``leadpipe stats`` (daemon/stats.py): per-source figures over 24 h and 7 d.
+"""``leadpipe stats`` (daemon/ops/stats.py): per-source figures over 24 h and 7 d.
 
 When these fail, the numbers a broker reads to judge a portal (how many leads, how many
 lost as dead letters, how fast they reach an agent and get claimed) are wrong.

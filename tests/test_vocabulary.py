@@ -15,13 +15,13 @@ import pytest
 from test_cli import cli
 from test_parsing import engine_of, make_email, make_rule
 
-from daemon import goldens
 from daemon.errors import RuleError
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead
-from daemon.message import Message
-from daemon.parsing import extract, is_drift_warning
 from daemon.pipeline import Engine, parse_email
-from daemon.vocabulary import Vocabulary, has_shape, label_key, load_vocabulary, split_label
+from daemon.reading import goldens
+from daemon.reading.message import Message
+from daemon.reading.parsing import extract, is_drift_warning
+from daemon.reading.vocabulary import Vocabulary, has_shape, label_key, load_vocabulary, split_label
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = load_vocabulary(REPO / "rules" / "labels.yaml")
@@ -376,7 +376,7 @@ def test_a_sender_match_alone_still_reads_the_lead_as_that_source_with_a_drift_w
 
 
 def test_labels_are_looked_for_in_the_top_of_an_email_only():
-    from daemon.layout import MAX_LINES
+    from daemon.reading.layout import MAX_LINES
 
     filler = "\n".join(f"note {i}" for i in range(MAX_LINES))
     lead = parse(f"Name: Dana Whitfield\nEmail: dana@example.com\n{filler}\nCell: 312.555.0172\n")

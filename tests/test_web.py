@@ -1,4 +1,4 @@
-"""Slack interactivity over HTTP (daemon/web.py): a real uvicorn on port 0, signed requests.
+"""Slack interactivity over HTTP (daemon/web/app.py): a real uvicorn on port 0, signed requests.
 
 When these fail, two agents both believe they got a hot lead, anyone on the internet can
 claim leads with a forged or replayed request, or Slack gives up on a slow answer.
@@ -23,8 +23,8 @@ from routingkit import Clock, add_lead, make_dispatcher, make_lead, make_router
 from slackserver import SlackServer
 from sqlalchemy import text
 
-from daemon.assign import Router
-from daemon.web import SignatureCheck, WebServer, make_app
+from daemon.routing.assign import Router
+from daemon.web.app import SignatureCheck, WebServer, make_app
 from storage import leads, outbox, slack_signatures
 from storage import routing as store
 from storage.db import Database
@@ -152,7 +152,7 @@ CHILD = """
 import signal, sys, threading
 sys.path.insert(0, "tests")
 from routingkit import make_router
-from daemon.web import WebServer, make_app
+from daemon.web.app import WebServer, make_app
 from storage.db import Database
 
 db = Database(sys.argv[1])

@@ -20,7 +20,7 @@ from routingkit import add_lead, make_lead
 from test_cli import STORED_KEYS
 
 from daemon.config import Settings
-from daemon.dispatch import build_notifiers, lead_destinations
+from daemon.delivery.dispatch import build_notifiers, lead_destinations
 from daemon.errors import ConfigError
 from notifiers.webhook import Webhook, signature_header, verify
 from storage.db import Database

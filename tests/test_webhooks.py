@@ -1,4 +1,4 @@
-"""Leads posted as JSON (daemon/webhooks.py, daemon/mappings.py): a real uvicorn on port 0,
+"""Leads posted as JSON (daemon/intake/webhooks.py, daemon/reading/mappings.py): a real uvicorn on port 0,
 a real database, the Service's own Worker and router.
 
 When these fail, a website form's lead is lost or stored twice, anyone who finds the URL
@@ -23,7 +23,9 @@ import pytest
 
 from daemon.config import Settings
 from daemon.errors import RuleError
-from daemon.mappings import (
+from daemon.intake.webhooks import auth_problem, sign
+from daemon.pipeline import Engine, replay
+from daemon.reading.mappings import (
     MISSING,
     WebhookMapping,
     load_mapping_file,
@@ -32,10 +34,8 @@ from daemon.mappings import (
     parse_webhook,
     resolve,
 )
-from daemon.pipeline import Engine, replay
 from daemon.service import Service
-from daemon.web import WebServer, make_app
-from daemon.webhooks import auth_problem, sign
+from daemon.web.app import WebServer, make_app
 from storage import dead_letters, inbound, leads
 
 REPO = Path(__file__).resolve().parent.parent
@@ -389,7 +389,7 @@ def test_a_mapping_file_with_a_problem_names_its_file_line_and_key(tmp_path: Pat
 
 
 def test_the_shipped_mapping_loads_and_its_schema_json_is_current():
-    from daemon.mappings import json_schema_text
+    from daemon.reading.mappings import json_schema_text
 
     shipped = load_mappings(REPO / "rules")
     assert not shipped.errors and shipped.get("website_form") is not None

@@ -1,8 +1,0 @@
-"""The admin pages: leads, dead letters, deliveries, sources and the audit log, served by
-the daemon's web server under ``/admin`` (server-rendered, no JavaScript).
-
-``daemon.admin.site.Admin(db, settings, engine=…, router=…, wake=…).router()`` is the
-``APIRouter`` that ``daemon/web.py`` mounts; ``daemon/service.py`` builds it when
-``admin:`` has a user or a token. ``daemon.admin.commands`` adds ``leadpipe admin``.
-(Nothing is imported here, so the command line does not load the web stack.)
-"""
