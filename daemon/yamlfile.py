@@ -11,13 +11,15 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
+
+from daemon.errors import RuleError
 
 Path_ = tuple[str | int, ...]
 
@@ -264,3 +266,48 @@ def _inner(t: Any, part: str | int | None) -> Any:
     if origin is dict:
         return typing.get_args(t)[1]
     return None
+
+
+def version_text(v: Any) -> Any:
+    """A file's ``version: 3`` read as the text ``"3"`` (YAML makes it a number)."""
+    return str(v) if isinstance(v, int | float) else v
+
+
+#: ``version``: text, though YAML reads ``3`` or ``1.2`` as a number
+VersionText = Annotated[str, BeforeValidator(version_text)]
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def load_rule_model(path: Path, model: type[_M], *, text: str | None = None, shape: str | None = None,
+                    suggest: bool = True,
+                    first: Callable[[YamlDocument, Problem], Problem] | None = None,
+                    ) -> tuple[_M, YamlDocument]:
+    """Load one file of the rules directory (a source's rule, a webhook mapping,
+    ``labels.yaml``, ``scoring.yaml``) and check it against ``model``.
+
+    ``shape`` is the error when the file is not a mapping of keys (without it, an empty file
+    is an empty mapping). ``suggest`` names the known key nearest an unknown one; ``first``
+    may point the first problem elsewhere. Raises ``RuleError`` naming the file, line and key
+    of the first problem, with the others in ``also``."""
+    name = str(path)
+    try:
+        doc = load(path, text)
+    except YamlSyntaxError as exc:
+        raise RuleError(f"YAML syntax error: {exc.problem}", file=name, line=exc.line, key=exc.key) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"cannot read the file: {exc}", file=name) from exc
+    data = doc.data
+    if shape is None:
+        data = data or {}
+    elif not isinstance(data, dict):
+        raise RuleError(shape, file=name, line=1)
+    try:
+        return model.model_validate(data), doc
+    except ValidationError as exc:
+        found, *rest = problems(doc, exc, model=model if suggest else None)
+        if first is not None:
+            found = first(doc, found)
+        err = RuleError(found.message, file=name, line=found.line, key=found.key)
+        err.also = [RuleError(p.message, file=name, line=p.line, key=p.key) for p in rest]
+        raise err from exc

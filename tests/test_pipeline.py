@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from daemon import pipeline
 from daemon.intake import inbox
 from daemon.lead import DeadLetter, DeadLetterReason, Ignored, Lead, Origin, RawEmail
 from daemon.pipeline import Engine, Worker, parse_email, replay
+from daemon.pipeline import parse as pipeline_parse
 from daemon.qualifying import normalize
 from storage import dead_letters, inbound, leads
 from storage.db import Database
@@ -442,7 +442,7 @@ def test_a_parser_error_before_any_rule_is_chosen_names_no_rule(tmp_path: Path, 
     def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("find_rule exploded")
 
-    monkeypatch.setattr(pipeline, "find_rule", boom)
+    monkeypatch.setattr(pipeline_parse, "find_rule", boom)
     assert _parser_error(parse_email(lead_email(), engine)).rule is None
 
 
@@ -458,7 +458,7 @@ def test_a_parser_error_after_an_untrusted_near_match_names_no_rule(
     def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("_sender_rule exploded")
 
-    monkeypatch.setattr(pipeline, "_sender_rule", boom)
+    monkeypatch.setattr(pipeline_parse, "_sender_rule", boom)
     assert _parser_error(parse_email(data, engine)).rule is None
 
 

@@ -24,14 +24,13 @@ import pytest
 from daemon.config import Settings
 from daemon.errors import RuleError
 from daemon.intake.webhooks import auth_problem, sign
-from daemon.pipeline import Engine, replay
+from daemon.pipeline import Engine, parse_webhook, replay
 from daemon.reading.mappings import (
     MISSING,
     WebhookMapping,
     load_mapping_file,
     load_mappings,
     parse_path,
-    parse_webhook,
     resolve,
 )
 from daemon.service import Service

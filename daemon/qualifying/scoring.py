@@ -6,10 +6,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from daemon import yamlfile
-from daemon.errors import RuleError
 from daemon.lead import Lead, ScoreLine, Tier
 
 #: Lead fields a condition may test; property fields as ``property.price``.
@@ -143,15 +142,4 @@ def load_scoring(path: Path) -> Scoring:
     """
     if not path.exists():
         return Scoring()
-    try:
-        doc = yamlfile.load(path)
-    except yamlfile.YamlSyntaxError as exc:
-        raise RuleError(f"YAML syntax error: {exc.problem}", file=str(path), line=exc.line,
-                        key=exc.key) from exc
-    try:
-        return Scoring.model_validate(doc.data or {})
-    except ValidationError as exc:
-        first, *rest = yamlfile.problems(doc, exc, model=Scoring)
-        err = RuleError(first.message, file=str(path), line=first.line, key=first.key)
-        err.also = [RuleError(p.message, file=str(path), line=p.line, key=p.key) for p in rest]
-        raise err from exc
+    return yamlfile.load_rule_model(path, Scoring)[0]

@@ -6,8 +6,9 @@ an email rule, plus how the source authenticates its requests and where its even
 The file's name is the source's name and its URL: ``rules/webhooks/website_form.yaml`` is
 ``POST /webhooks/website_form``.
 
-``parse_webhook`` is pure, like ``parse_email``: the stored body and the mapping in, a
-``Lead`` or a ``DeadLetter`` out. It never raises.
+``read_webhook`` is pure: the stored body and the mapping in, the fields it finds (or the
+dead letter of a body that is not JSON) out; the pipeline normalizes and scores them like
+an email rule's (``daemon.pipeline.parse.parse_webhook``).
 """
 
 from __future__ import annotations
@@ -18,28 +19,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import BeforeValidator, Field, field_validator
 
 from daemon import yamlfile
 from daemon.config import parse_duration
 from daemon.errors import RuleError
-from daemon.lead import DeadLetter, DeadLetterReason, Lead, Origin, ParseOutcome, RawEmail
-from daemon.qualifying import normalize
-from daemon.reading.parsing import Patterns, RuleTimeout, filter_value, timeout_seconds
-from daemon.reading.rules import FieldName, Filter, required_are_extracted
-
-if TYPE_CHECKING:
-    from daemon.pipeline import Engine
+from daemon.lead import DeadLetter, DeadLetterReason, Origin, RawEmail
+from daemon.reading.parsing import Patterns, filter_value, timeout_seconds
+from daemon.reading.sources import (
+    FieldName,
+    Filter,
+    SourceFile,
+    Strict,
+    json_schema_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +42,6 @@ log = logging.getLogger(__name__)
 WEBHOOKS_DIR = "webhooks"
 #: the URL prefix, and what ``RawEmail.path`` of a stored webhook body starts with
 URL_PREFIX = "/webhooks/"
-SOURCE_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
 # -- JSON paths --------------------------------------------------------------------------
@@ -170,15 +164,13 @@ def _text(value: Any, join: str) -> str | None:
 # -- the mapping file --------------------------------------------------------------------
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 def _duration(v: Any) -> timedelta:
     return parse_duration(v)
 
 
-class TokenAuth(_Strict):
+class TokenAuth(Strict):
     """A shared secret sent as it is in a header (``X-Leadpipe-Token: <secret>``)."""
 
     type: Literal["token"]
@@ -187,7 +179,7 @@ class TokenAuth(_Strict):
     prefix: str = ""
 
 
-class HmacAuth(_Strict):
+class HmacAuth(Strict):
     """An HMAC of the raw body with the shared secret, sent in a header.
 
     With ``timestamp: true`` the header is ``t=<unix seconds>,v1=<signature>`` and the
@@ -207,7 +199,7 @@ class HmacAuth(_Strict):
 Auth = Annotated[TokenAuth | HmacAuth, Field(discriminator="type")]
 
 
-class JsonField(_Strict):
+class JsonField(Strict):
     """One place to look for one field: a JSON path, then filters on the value found."""
 
     path: str
@@ -234,27 +226,14 @@ def _fields(value: Any) -> Any:
 JsonFieldList = Annotated[list[JsonField], BeforeValidator(_fields)]
 
 
-class WebhookMapping(_Strict):
+class WebhookMapping(SourceFile):
     """One JSON lead source: how its requests authenticate and where each field is."""
 
-    source: str = Field(pattern=SOURCE_PATTERN)
-    version: str
-    description: str | None = None
     auth: Auth
     #: JSON path of the provider's event id: the same id posted twice is one lead.
     #: Without it, the same body posted twice is.
     event_id: str | None = None
     fields: dict[FieldName, JsonFieldList]
-    constants: dict[FieldName, str] = Field(default_factory=dict)
-    required: list[FieldName] = Field(default_factory=list)
-    require_any: list[list[FieldName]] = Field(
-        default_factory=lambda: [["phone", "email"]], validate_default=True
-    )
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_text(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, int | float) else v
 
     @field_validator("event_id")
     @classmethod
@@ -263,15 +242,6 @@ class WebhookMapping(_Strict):
             parse_path(v)
         return v
 
-    @field_validator("required", "require_any")
-    @classmethod
-    def _required_are_mapped(cls, v: list[Any], info: ValidationInfo) -> list[Any]:
-        return required_are_extracted(v, info)
-
-    @property
-    def name(self) -> str:
-        """``website_form v2``: how people and dead letters name this mapping."""
-        return f"{self.source} v{self.version}"
 
     def event_id_of(self, body: bytes) -> str | None:
         """The provider's event id in ``body``, or ``None`` (no path, not JSON, absent)."""
@@ -323,22 +293,9 @@ def mapping_files(rules_dir: Path) -> list[Path]:
 def load_mapping_file(path: Path) -> WebhookMapping:
     """Load and check one mapping file. Raises ``RuleError`` naming file, line and key."""
     name = str(path)
-    try:
-        doc = yamlfile.load(path)
-    except yamlfile.YamlSyntaxError as exc:
-        raise RuleError(f"YAML syntax error: {exc.problem}", file=name, line=exc.line, key=exc.key) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleError(f"cannot read the file: {exc}", file=name) from exc
-    if not isinstance(doc.data, dict):
-        raise RuleError("a webhook mapping must be a mapping of keys (source, version, auth, fields)",
-                        file=name, line=1)
-    try:
-        mapping = WebhookMapping.model_validate(doc.data)
-    except ValidationError as exc:
-        first, *rest = yamlfile.problems(doc, exc, model=WebhookMapping)
-        err = RuleError(first.message, file=name, line=first.line, key=first.key)
-        err.also = [RuleError(p.message, file=name, line=p.line, key=p.key) for p in rest]
-        raise err from exc
+    mapping, doc = yamlfile.load_rule_model(
+        path, WebhookMapping,
+        shape="a webhook mapping must be a mapping of keys (source, version, auth, fields)")
     if mapping.source != path.stem:
         raise RuleError(f"source `{mapping.source}` must be the file's name ({path.stem}): it is "
                         f"the URL {URL_PREFIX}{path.stem}", file=name, line=doc.line_of(("source",)),
@@ -360,11 +317,7 @@ def load_mappings(rules_dir: Path | str) -> MappingSet:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of a webhook mapping file (``rules/webhooks/schema.json``)."""
-    schema = WebhookMapping.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "leadpipe webhook mapping"
-    return schema
-
+    return json_schema_of(WebhookMapping, "leadpipe webhook mapping")
 
 def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
@@ -384,35 +337,23 @@ def source_of(raw: RawEmail) -> str:
     return (raw.path or "").removeprefix(URL_PREFIX)
 
 
-# -- parsing -----------------------------------------------------------------------------
+# -- reading ---------------------------------------------------------------------------
 
 
-def parse_stored_webhook(raw: RawEmail, engine: Engine) -> ParseOutcome:
-    """A stored webhook body's lead or dead letter, with the engine's mapping for its source."""
-    source = source_of(raw)
-    mapping = engine.webhooks.get(source)
-    if mapping is None:
-        return DeadLetter(DeadLetterReason.NO_MATCHING_RULE,
-                          f"no webhook mapping rules/{WEBHOOKS_DIR}/{source}.yaml is in force",
-                          rule=None)
-    return parse_webhook(raw.data, mapping, engine, received_at=raw.received_at)
+@dataclass(frozen=True)
+class JsonFound:
+    """What a mapping found in one JSON body: each field's text (filtered, not yet
+    normalized), the paths tried for each field it did not find, and the event id."""
+
+    mapping: WebhookMapping
+    fields: dict[str, str]
+    tried: dict[str, list[str]]
+    event_id: str | None
 
 
-def parse_webhook(data: bytes, mapping: WebhookMapping, engine: Engine, *,
-                  received_at: datetime | None = None) -> Lead | DeadLetter:
-    """Turn one JSON body into a lead or a dead letter. Never raises."""
-    try:
-        return _parse(data, mapping, engine, received_at)
-    except RuleTimeout as exc:
-        return DeadLetter(DeadLetterReason.RULE_TIMEOUT, str(exc), rule=mapping.name)
-    except Exception as exc:  # isolation boundary: one body's failure is its dead letter
-        log.exception("webhook %s: parser error", mapping.source)
-        return DeadLetter(DeadLetterReason.PARSER_ERROR,
-                          f"the parser failed: {type(exc).__name__}: {exc}", rule=mapping.name)
-
-
-def _parse(data: bytes, mapping: WebhookMapping, engine: Engine, received_at: datetime | None,
-           ) -> Lead | DeadLetter:
+def read_webhook(data: bytes, mapping: WebhookMapping, regex_timeout: timedelta) -> JsonFound | DeadLetter:
+    """The fields ``mapping`` finds in one JSON body, or the dead letter of a body that is
+    empty or not JSON. Raises ``RuleTimeout`` when a filter's pattern runs too long."""
     if not data.strip():
         return DeadLetter(DeadLetterReason.EMPTY_BODY, f"{mapping.name}: the body is empty",
                           rule=mapping.name)
@@ -422,7 +363,7 @@ def _parse(data: bytes, mapping: WebhookMapping, engine: Engine, received_at: da
         return DeadLetter(DeadLetterReason.UNREADABLE_PAYLOAD,
                           f"{mapping.name}: the body is not JSON: {str(exc)[:200]}",
                           rule=mapping.name)
-    ctx = Patterns(timeout_seconds(engine.regex_timeout), mapping.name)
+    ctx = Patterns(timeout_seconds(regex_timeout), mapping.name)
     found: dict[str, str] = {}
     tried: dict[str, list[str]] = {}
     for name, places in mapping.fields.items():
@@ -436,41 +377,4 @@ def _parse(data: bytes, mapping: WebhookMapping, engine: Engine, received_at: da
             tried[name] = [f"path `{p.path}`" for p in places]
     for name, constant in mapping.constants.items():
         found.setdefault(name, constant)
-    lead = normalize.normalize_fields(
-        found, source=mapping.source, rule_version=mapping.version,
-        message_id=mapping.event_id_of(data), received_at=received_at, region=engine.region)
-    problem = _missing_required(mapping, lead, found, tried)
-    if problem is not None:
-        return problem
-    return engine.scoring.score(lead)
-
-
-def _value(lead: Lead, name: str) -> Any:
-    p = lead.property
-    return {
-        "address": p.address, "city": p.city, "state": p.state, "postal_code": p.postal_code,
-        "price": p.price, "mls_id": p.mls_id, "url": p.url,
-        "budget": lead.budget_min if lead.budget_min is not None else lead.budget_max,
-    }.get(name, getattr(lead, name, None))
-
-
-def _missing_required(mapping: WebhookMapping, lead: Lead, found: dict[str, str],
-                      tried: dict[str, list[str]]) -> DeadLetter | None:
-    missing: list[str] = [n for n in mapping.required if _value(lead, n) is None]
-    for group in mapping.require_any:
-        if all(_value(lead, n) is None for n in group):
-            missing.append(" or ".join(group))
-    if not missing:
-        return None
-    parts = []
-    for name in missing:
-        sentence = f"required field `{name}` not found"
-        for single in name.split(" or "):
-            if single in found:
-                sentence += f"; `{single}` was {found[single]!r} but is not valid"
-            elif single in tried:
-                sentence += f"; {single}: tried {', '.join(tried[single])}"
-        parts.append(sentence)
-    return DeadLetter(DeadLetterReason.MISSING_REQUIRED_FIELD,
-                      f"{mapping.name}: " + ". ".join(parts), rule=mapping.name,
-                      fields_found=dict(found), fields_missing=tuple(missing))
+    return JsonFound(mapping, found, tried, mapping.event_id_of(data))

@@ -16,11 +16,12 @@ from datetime import timedelta
 
 import regex
 
-from daemon.reading import rules as rules_mod
+from daemon.reading import sources
 from daemon.reading.message import Message
 from daemon.reading.reader import Found, Reading, read
-from daemon.reading.rules import Extractor, Rule, RuleSet, compile_pattern
+from daemon.reading.rules import Extractor, Rule, RuleSet
 from daemon.reading.senders import Parties
+from daemon.reading.sources import compile_pattern
 from daemon.reading.vocabulary import Vocabulary, has_shape
 
 log = logging.getLogger(__name__)
@@ -426,7 +427,7 @@ def apply_filters(value: str, ex: Extractor, ctx: _Context) -> str | None:
     return filter_value(value, ex.filters, ctx)
 
 
-def filter_value(value: str, filters: Iterable[rules_mod.Filter], ctx: Patterns | _Context) -> str | None:
+def filter_value(value: str, filters: Iterable[sources.Filter], ctx: Patterns | _Context) -> str | None:
     """Run ``filters`` on ``value`` in order, then the final trim; ``None`` when nothing is
     left. Raises ``RuleTimeout`` when a pattern runs too long."""
     current: str | None = value
@@ -442,21 +443,21 @@ def filter_value(value: str, filters: Iterable[rules_mod.Filter], ctx: Patterns 
     return current
 
 
-def _filter(f: rules_mod.Filter, value: str, ctx: Patterns | _Context) -> str | None:
+def _filter(f: sources.Filter, value: str, ctx: Patterns | _Context) -> str | None:
     if isinstance(f, str):
         return _SIMPLE[f](value)
-    if isinstance(f, rules_mod.RegexFilter):
+    if isinstance(f, sources.RegexFilter):
         m = ctx.search(f.regex, value)
         return _group(m) if m else None
-    if isinstance(f, rules_mod.ReplaceFilter):
+    if isinstance(f, sources.ReplaceFilter):
         try:
             return ctx.pattern(f.replace[0]).sub(f.replace[1], value, timeout=ctx.timeout)
         except TimeoutError as exc:
             raise RuleTimeout(ctx.rule_name, f.replace[0]) from exc
-    if isinstance(f, rules_mod.BeforeFilter):
+    if isinstance(f, sources.BeforeFilter):
         m = ctx.search(f.before, value)
         return value[: m.start()] if m else value
-    if isinstance(f, rules_mod.MapFilter):
+    if isinstance(f, sources.MapFilter):
         for pattern, mapped in f.map.items():
             if ctx.search(pattern, value):
                 return mapped

@@ -8,32 +8,28 @@ must never stop leads from every other source.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
-import regex
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from daemon import yamlfile
 from daemon.errors import RuleError
+from daemon.reading.sources import (
+    FieldName,
+    Filter,
+    Pattern,
+    PatternList,
+    SourceFile,
+    Strict,
+    StrList,
+    json_schema_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,152 +37,10 @@ log = logging.getLogger(__name__)
 SCORING_FILE, LABELS_FILE = "scoring.yaml", "labels.yaml"
 RESERVED_FILES = frozenset({SCORING_FILE, LABELS_FILE})
 
-#: Lead fields a rule may extract. Property fields are flat (``address``, ``city``…).
-FieldName = Literal[
-    "full_name",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "address",
-    "city",
-    "state",
-    "postal_code",
-    "price",
-    "mls_id",
-    "url",
-    "budget",
-    "budget_min",
-    "budget_max",
-    "intent",
-    "message",
-]
-
-REGEX_FLAGS = regex.IGNORECASE | regex.MULTILINE | regex.VERSION1
-
-HEADER_ALIASES = ("from_name", "from_address", "reply_to", "reply_to_name", "subject", "to")
-
-
-@functools.lru_cache(maxsize=4096)
-def compile_pattern(pattern: str) -> regex.Pattern[str]:
-    """Compile a rule pattern the way the engine runs it; raises ``ValueError`` if bad.
-
-    Cached: the engine asks for the same few hundred patterns for every email, and
-    ``regex``'s own cache lookup (flags, locale, keyword checks) costs more than a search.
-    """
-    try:
-        return regex.compile(pattern, REGEX_FLAGS)
-    except regex.error as exc:
-        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
-
-
-def _as_list(value: Any) -> Any:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-StrList = Annotated[list[str], BeforeValidator(_as_list)]
-
-
-def _valid_pattern(pattern: str) -> str:
-    compile_pattern(pattern)
-    return pattern
-
-
-#: A regular expression in a rule file, checked to compile when the file loads.
-Pattern = Annotated[str, AfterValidator(_valid_pattern)]
-PatternList = Annotated[list[Pattern], BeforeValidator(_as_list)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class RegexFilter(_Strict):
-    regex: Pattern
-
-
-class ReplaceFilter(_Strict):
-    replace: tuple[Pattern, str]
-
-    @model_validator(mode="after")
-    def _replacement_fits(self) -> ReplaceFilter:
-        check_replacement(*self.replace)
-        return self
-
-
-def check_replacement(pattern: str, replacement: str) -> None:
-    """Raise ``ValueError`` when ``replacement`` names a group ``pattern`` lacks or has a
-    bad escape. ``regex`` reads a replacement only when the pattern first matches, so
-    without this a rule file would load and then fail on the first email it fits."""
-    compiled = compile_pattern(pattern)
-    names = {number: name for name, number in compiled.groupindex.items()}
-    if len(names) != len(compiled.groupindex):
-        return  # a group with two names: rare, and the stand-in below cannot copy it
-    # A stand-in with the same group numbers and names that matches the empty string:
-    # substituting with it makes ``regex`` read the replacement now, by its own rules.
-    stand_in = "".join(f"(?P<{names[i]}>)" if i in names else "()" for i in range(1, compiled.groups + 1))
-    try:
-        regex.compile(stand_in, REGEX_FLAGS).sub(replacement, "", count=1)
-    except (regex.error, IndexError) as exc:
-        groups = ", ".join([*map(str, range(1, compiled.groups + 1)), *compiled.groupindex]) or "none"
-        raise ValueError(f"replacement {replacement!r} does not fit pattern {pattern!r}: {exc} "
-                         f"(the pattern's groups: {groups})") from exc
-
-
-class BeforeFilter(_Strict):
-    before: Pattern
-
-
-class MapFilter(_Strict):
-    map: dict[Pattern, str]
-
-
-SimpleFilter = Literal["trim", "lower", "upper", "title", "digits", "money", "first_line", "collapse", "unquote"]
-_FILTER_MODELS: dict[str, type[BaseModel]] = {
-    "regex": RegexFilter, "replace": ReplaceFilter, "before": BeforeFilter, "map": MapFilter,
-}
-
-
-def _filter_kind(value: Any) -> str | None:
-    """Which kind of filter ``value`` is, read from its form (a name, or a mapping with
-    one key), so a broken filter is reported against its own kind only: without this,
-    pydantic tries every member of the union and reports the first (a bad ``regex:``
-    pattern came out as "Input should be 'trim', 'lower', …")."""
-    if isinstance(value, str):
-        return "tag:simple"
-    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _FILTER_MODELS:
-        return f"tag:{next(iter(value))}"
-    for key, model in _FILTER_MODELS.items():
-        if isinstance(value, model):
-            return f"tag:{key}"
-    return None
-
-
-#: One filter: a name (``trim``) or a mapping with one key (``regex:``, ``replace:``,
-#: ``before:``, ``map:``). The ``tag:`` parts pydantic adds to an error's location are
-#: dropped by ``yamlfile.problems``.
-Filter = Annotated[
-    Annotated[SimpleFilter, Tag("tag:simple")]
-    | Annotated[RegexFilter, Tag("tag:regex")]
-    | Annotated[ReplaceFilter, Tag("tag:replace")]
-    | Annotated[BeforeFilter, Tag("tag:before")]
-    | Annotated[MapFilter, Tag("tag:map")],
-    Discriminator(
-        _filter_kind,
-        custom_error_type="filter",
-        custom_error_message=(
-            f"a filter is one of {', '.join(get_args(SimpleFilter))}, or a mapping with one key: "
-            f"{', '.join(_FILTER_MODELS)}"
-        ),
-    ),
-]
-
 STRATEGIES = ("label", "regex", "selector", "header", "after", "value")
 
 
-class Extractor(_Strict):
+class Extractor(Strict):
     """One way to find one field. Exactly one strategy key; the rest are options."""
 
     label: StrList | None = None
@@ -258,7 +112,7 @@ def _extractor_list(value: Any) -> Any:
 ExtractorList = Annotated[list[Extractor], BeforeValidator(_extractor_list)]
 
 
-class Match(_Strict):
+class Match(Strict):
     """How to recognise a source. Every kind given must match; within a kind, any pattern.
 
     ``from`` holds shell-style globs on the sender address (``*@zillow.com``);
@@ -276,68 +130,17 @@ class Match(_Strict):
         return self
 
 
-class Rule(_Strict):
+class Rule(SourceFile):
     """One lead source: how to recognise its emails and extract each field."""
 
-    source: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-    version: str
-    description: str | None = None
     priority: int = 0
     match: Match
     fields: dict[FieldName, ExtractorList]
-    constants: dict[FieldName, str] = Field(default_factory=dict)
-    required: list[FieldName] = Field(default_factory=list)
-    require_any: list[list[FieldName]] = Field(
-        default_factory=lambda: [["phone", "email"]], validate_default=True
-    )
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_text(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, int | float) else v
-
-    @field_validator("required", "require_any")
-    @classmethod
-    def _required_are_extracted(cls, v: list[Any], info: ValidationInfo) -> list[Any]:
-        return required_are_extracted(v, info)
-
-    @property
-    def name(self) -> str:
-        """``zillow v3``: how people and dead letters name this rule."""
-        return f"{self.source} v{self.version}"
 
     def sender_matches(self, address: str) -> bool:
         address = address.lower()
         return any(fnmatch.fnmatchcase(address, g.lower()) for g in self.match.from_)
 
-
-def required_are_extracted(v: list[Any], info: ValidationInfo) -> list[Any]:
-    """The check of ``required`` / ``require_any`` against ``fields`` and ``constants``
-    (email rules and webhook mappings alike)."""
-    # A field validator, not a model validator, so the error points at the line of
-    # `required:` / `require_any:` instead of the top of the file.
-    if "fields" not in info.data:
-        return v  # `fields` itself is broken; that error is the one to read
-    known = set(info.data["fields"]) | set(info.data.get("constants") or {})
-    if "full_name" in known or {"first_name", "last_name"} & known:
-        known |= {"full_name", "first_name", "last_name"}
-    if "address" in known:
-        known |= {"city", "state", "postal_code"}
-    if "budget" in known:
-        known |= {"budget_min", "budget_max"}
-    if info.field_name == "required":
-        for name in v:
-            if name not in known:
-                raise ValueError(f"required field `{name}` has no extractor under `fields`")
-        return v
-    for group in v:
-        # "at least one of": one extractable field in the group is enough
-        if not known & set(group):
-            raise ValueError(
-                f"require_any group [{', '.join(group)}]: none of these fields has an "
-                "extractor under `fields` (the default group is [phone, email])"
-            )
-    return v
 
 
 @dataclass(frozen=True)
@@ -385,26 +188,9 @@ def draft_files(directory: Path) -> list[Path]:
 
 def load_rule_file(path: Path, text: str | None = None) -> Rule:
     """Load and check one rule file. Raises ``RuleError`` naming file, line and key."""
-    name = str(path)
-    try:
-        doc = yamlfile.load(path, text)
-    except yamlfile.YamlSyntaxError as exc:
-        raise RuleError(f"YAML syntax error: {exc.problem}", file=name, line=exc.line, key=exc.key) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleError(f"cannot read the file: {exc}", file=name) from exc
-    if not isinstance(doc.data, dict):
-        raise RuleError(
-            "a rule file must be a mapping of keys (source, version, match, fields)",
-            file=name,
-            line=1,
-        )
-    try:
-        return Rule.model_validate(doc.data)
-    except ValidationError as exc:
-        first, *rest = yamlfile.problems(doc, exc, model=Rule)
-        err = RuleError(first.message, file=name, line=first.line, key=first.key)
-        err.also = [RuleError(p.message, file=name, line=p.line, key=p.key) for p in rest]
-        raise err from exc
+    rule, _ = yamlfile.load_rule_model(
+        path, Rule, text=text, shape="a rule file must be a mapping of keys (source, version, match, fields)")
+    return rule
 
 
 def load_rules(directory: Path | str) -> RuleSet:
@@ -526,10 +312,7 @@ def _specificity(rule: Rule) -> int:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of a rule file, for editors (``rules/schema.json``)."""
-    schema = Rule.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "leadpipe rule file"
-    return schema
+    return json_schema_of(Rule, "leadpipe rule file")
 
 
 def json_schema_text() -> str:

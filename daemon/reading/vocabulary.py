@@ -13,12 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from daemon import yamlfile
-from daemon.errors import RuleError
 from daemon.qualifying import normalize
 
 #: The fields the vocabulary may name.
@@ -55,17 +54,12 @@ class _LabelsFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: str
+    version: yamlfile.VersionText
     description: str | None = None
     fields: dict[VocabularyField, list[str]] = Field(default_factory=dict)
     words: dict[WordField, list[str]] = Field(default_factory=dict)
     others: list[str] = Field(default_factory=list)
     not_names: list[str] = Field(default_factory=list)
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_text(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, int | float) else v
 
     @field_validator("fields")
     @classmethod
@@ -136,33 +130,20 @@ def load_vocabulary(path: Path) -> Vocabulary:
     Raises ``RuleError`` naming the file, line and key of the first problem (the others in
     ``also``).
     """
-    name = str(path)
     if not path.exists():
         return Vocabulary()
-    try:
-        doc = yamlfile.load(path)
-    except yamlfile.YamlSyntaxError as exc:
-        raise RuleError(f"YAML syntax error: {exc.problem}", file=name, line=exc.line, key=exc.key) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleError(f"cannot read the file: {exc}", file=name) from exc
-    if not isinstance(doc.data, dict):
-        raise RuleError("labels.yaml must be a mapping with `version` and `fields`", file=name, line=1)
-    try:
-        parsed = _LabelsFile.model_validate(doc.data)
-    except ValidationError as exc:
-        first, *rest = yamlfile.problems(doc, exc)
-        if first.key == "fields" and "also a label" in first.message:
-            first = _locate_duplicate(doc, first)
-        err = RuleError(first.message, file=name, line=first.line, key=first.key)
-        err.also = [RuleError(p.message, file=name, line=p.line, key=p.key) for p in rest]
-        raise err from exc
-    return Vocabulary(parsed.version, {k: tuple(v) for k, v in parsed.fields.items()}, name,
+    parsed, _ = yamlfile.load_rule_model(
+        path, _LabelsFile, shape="labels.yaml must be a mapping with `version` and `fields`",
+        suggest=False, first=_locate_duplicate)
+    return Vocabulary(parsed.version, {k: tuple(v) for k, v in parsed.fields.items()}, str(path),
                       words={k: tuple(v) for k, v in parsed.words.items()},
                       others=tuple(parsed.others), not_names=tuple(parsed.not_names))
 
 
 def _locate_duplicate(doc: yamlfile.YamlDocument, problem: yamlfile.Problem) -> yamlfile.Problem:
     """Point a duplicate-label error at the second occurrence, not at ``fields:``."""
+    if problem.key != "fields" or "also a label" not in problem.message:
+        return problem
     seen: dict[str, str] = {}
     for name, labels in (doc.data.get("fields") or {}).items():
         for i, label in enumerate(labels or []):
