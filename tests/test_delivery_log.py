@@ -1,5 +1,6 @@
-"""``leadpipe deliveries`` and the delivery log of ``leadpipe leads show`` (daemon/delivery/history.py),
-and the daemon delivering to the CRMs its configuration names, on SQLite and PostgreSQL.
+"""``leadpipe deliveries`` and the delivery log of ``leadpipe leads show``
+(daemon/cli/deliveries.py, daemon/delivery/history.py), and the daemon delivering to the
+CRMs its configuration names, on SQLite and PostgreSQL.
 
 When these fail, a brokerage whose CRM was down for an hour cannot see which leads never
 arrived, cannot send them once it is back, or the daemon quietly sends nothing to a CRM

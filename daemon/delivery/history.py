@@ -1,23 +1,17 @@
-"""The delivery log as people see it: ``leadpipe deliveries list | show | retry`` and the
-deliveries under ``leadpipe leads show ID``.
+"""The delivery log, read and put in words: the deliveries of a lead with their attempts,
+each delivery's state and JSON form, and the lines that describe its attempts. The
+commands that print them (``leadpipe deliveries list | show | retry`` and the deliveries
+under ``leadpipe leads show ID``) are in ``daemon.cli.deliveries``.
 
-Every outbox row (a Slack post, a CRM call, a webhook) is listed with its state, and each
-attempt with its time, outcome, status code, latency, error and the first 2 KB of the
-answer. ``retry`` makes rows due again with a fresh count of attempts; the running
-daemon's dispatcher sends them within about a second (``leadpipe run --once`` does too).
+Every outbox row (a Slack post, a CRM call, a webhook) has a state, and each attempt its
+time, outcome, status code, latency, error and the first 2 KB of the answer.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from rich.table import Table
-
-from daemon.errors import LeadpipeError
-from daemon.terminal import json_text
 from storage import outbox
 from storage.db import Database
 from storage.outbox import Attempt, Delivery
@@ -26,160 +20,24 @@ from storage.outbox import Attempt, Delivery
 STATUSES = {"dead": ("dead",), "pending": outbox.WAITING, "delivered": ("delivered",)}
 
 
-class NoSuchDelivery(LeadpipeError):
-    """Raised when a delivery id given on the command line does not exist."""
-
-
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``leadpipe deliveries …`` to the command line's subcommands."""
-    dl = sub.add_parser("deliveries", parents=[common],
-                        help="outbound deliveries (Slack, CRMs, webhooks): list, show, retry")
-    dsub = dl.add_subparsers(metavar="ACTION")
-    ls = dsub.add_parser("list", parents=[common], help="deliveries, newest first")
-    ls.add_argument("--status", choices=sorted(STATUSES),
-                    help="only dead ones, pending ones (waiting or being sent) or delivered ones")
-    ls.add_argument("--notifier", metavar="NAME", help="e.g. followupboss, hubspot, webhook, slack")
-    ls.add_argument("--lead", type=int, metavar="ID", help="only the deliveries of lead ID")
-    ls.add_argument("--limit", type=int, default=50, metavar="N", help="at most N deliveries (default: 50)")
-    ls.add_argument("--json", action="store_true", help="one JSON object per line")
-    ls.set_defaults(func=cmd_list, quiet_logs=True)
-    show = dsub.add_parser("show", parents=[common], help="one delivery with every attempt")
-    show.add_argument("id", type=int, help="the delivery's id (leadpipe deliveries list shows them)")
-    show.set_defaults(func=cmd_show, quiet_logs=True)
-    retry = dsub.add_parser("retry", parents=[common],
-                            help="make deliveries due again now, with a fresh count of attempts")
-    retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="the deliveries to send again")
-    retry.add_argument("--dead", action="store_true", help="every dead delivery")
-    retry.add_argument("--notifier", metavar="NAME", help="with --dead: only this notifier's")
-    retry.set_defaults(func=cmd_retry, quiet_logs=True)
-
-
-def _db(args: argparse.Namespace) -> Database:
-    """The database as it is (never created nor migrated): these commands read or retry
-    rows already stored."""
-    from daemon.cli import database_of, settings_of
-
-    return database_of(settings_of(args), existing=True)
-
-
-# -- commands ------------------------------------------------------------------------------
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    from daemon.cli import out
-
-    db = _db(args)
-    with db.session() as s:
-        rows = outbox.listing(s, status=STATUSES[args.status] if args.status else None,
-                              notifier=args.notifier, lead_id=args.lead, limit=args.limit)
-    if args.json:
-        for d in rows:
-            print(json_text(to_json(d), default=str))
-        return 0
-    t = Table(title=f"{len(rows)} deliveries", title_justify="left")
-    for col in ("id", "lead", "notifier", "action", "status", "attempts", "when", "last error"):
-        t.add_column(col)
-    for d in rows:
-        t.add_row(str(d.id), str(d.lead_id or "-"), d.notifier, d.action, state(d), str(d.attempts),
-                  _when(d), (d.last_error or "")[:80] or "-")
-    out.print(t)
-    if any(d.status == "dead" for d in rows):
-        out.print("dead deliveries wait for you: leadpipe deliveries show ID, then "
-                  "leadpipe deliveries retry ID… (or --dead)")
-    return 0
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-    from daemon.cli import out
-
-    db = _db(args)
-    with db.session() as s:
-        d = outbox.get(s, args.id)
-        log = outbox.attempts(s, args.id) if d else []
-    if d is None:
-        raise NoSuchDelivery(f"no delivery #{args.id} (leadpipe deliveries list shows the ids)")
-    out.print(f"delivery #{d.id}: {d.notifier} {d.action} for lead #{d.lead_id or '-'} — {state(d)}")
-    since = f" ({d.attempts} since the last retry)" if d.attempts != len(log) else ""
-    out.print(f"key:      {d.idempotency_key}\ncreated:  {_at(d.created_at)}\nattempts: {len(log)}{since}")
-    if d.status in outbox.WAITING:
-        out.print(f"next:     {_at(d.next_attempt_at)}")
-    if d.delivered_at:
-        out.print(f"delivered {_at(d.delivered_at)}")
-    if d.payload:
-        out.print(f"payload:  {json.dumps(d.payload, ensure_ascii=False)}")
-    if d.result:
-        out.print(f"result:   {json.dumps(d.result, ensure_ascii=False)}")
-    if d.last_error:
-        out.print(f"error:    {d.last_error}")
-    print_attempts(log, indent="")
-    if d.status == "dead":
-        out.print(f"--- after fixing the cause: leadpipe deliveries retry {d.id}")
-    return 0
-
-
-def cmd_retry(args: argparse.Namespace) -> int:
-    from daemon.cli import UserError, out
-
-    if not args.ids and not args.dead:
-        raise UserError("say which deliveries: IDs, or --dead")
-    if args.ids and args.dead:
-        raise UserError("give IDs or --dead, not both")
-    db = _db(args)
-    now = datetime.now(UTC)
-    with db.session() as s:
-        if args.dead:
-            ids = [d.id for d in outbox.listing(s, status="dead", notifier=args.notifier, limit=None)]
-        else:
-            found = {i: outbox.get(s, i) for i in args.ids}
-            unknown = [i for i, d in found.items() if d is None]
-            if unknown:
-                raise NoSuchDelivery("no delivery " + ", ".join(f"#{i}" for i in unknown))
-            skip = {}
-            for i, d in found.items():
-                if d is not None and d.status == "delivered":
-                    skip[i] = "was delivered already; not sent again"
-                elif d is not None and d.status == "sending" and d.next_attempt_at > now:
-                    skip[i] = "is being sent right now; see leadpipe deliveries show"
-            for i, why in skip.items():
-                out.print(f"delivery #{i} {why}")
-            ids = [i for i in args.ids if i not in skip]
-        n = outbox.retry(s, ids, at=now) if ids else 0
-    out.print(f"{n} deliveries due again now; the running daemon sends them within a second "
-              "(or run leadpipe run --once)")
-    return 0
-
-
-# -- shared with ``leads show`` ------------------------------------------------------------
-
-
-def print_for_lead(db: Database, lead_id: int) -> None:
-    """The lead's deliveries, each with its attempts."""
-    from daemon.cli import out
-
+def of_lead(db: Database, lead_id: int) -> list[tuple[Delivery, list[Attempt]]]:
+    """The lead's deliveries, oldest first, each with its attempts."""
     with db.session() as s:
         rows = sorted(outbox.listing(s, lead_id=lead_id, limit=None), key=lambda d: d.id)
-        logs = {d.id: outbox.attempts(s, d.id) for d in rows}
-    if not rows:
-        out.print("deliveries: none")
-        return
-    out.print("deliveries:")
-    for d in rows:
-        n = len(logs[d.id])
-        out.print(f"  #{d.id} {d.notifier} {d.action}: {state(d)}, {n} attempt{'s' * (n != 1)}",
-                  highlight=False)
-        print_attempts(logs[d.id], indent="    ")
+        return [(d, outbox.attempts(s, d.id)) for d in rows]
 
 
-def print_attempts(log: list[Attempt], *, indent: str) -> None:
-    from daemon.cli import out
-
+def attempt_lines(log: list[Attempt], *, indent: str) -> list[str]:
+    """A line per attempt (time, outcome, status code, latency, error), and under one that
+    failed the start of the answer it got."""
+    lines: list[str] = []
     for a in log:
         code = str(a.status_code) if a.status_code is not None else "---"
         ms = f"{a.latency_ms:.0f} ms" if a.latency_ms is not None else "-"
-        out.print(f"{indent}{_at(a.attempted_at)}  {a.outcome:<9} {code}  {ms:>8}  {a.error or ''}",
-                  highlight=False)
+        lines.append(f"{indent}{timestamp(a.attempted_at)}  {a.outcome:<9} {code}  {ms:>8}  {a.error or ''}")
         if a.response and a.outcome != "delivered":
-            out.print(f"{indent}    answer: {' '.join(a.response.split())[:300]}", highlight=False)
+            lines.append(f"{indent}    answer: {' '.join(a.response.split())[:300]}")
+    return lines
 
 
 def state(d: Delivery) -> str:
@@ -197,17 +55,18 @@ def to_json(d: Delivery) -> dict[str, Any]:
             "last_error": d.last_error, "result": d.result}
 
 
-def _when(d: Delivery) -> str:
+def when(d: Delivery) -> str:
+    """When it was delivered, or when it is next tried; ``-`` for a dead one."""
     if d.status == "delivered":
-        return _at(d.delivered_at)
+        return timestamp(d.delivered_at)
     if d.status in outbox.WAITING:
-        return "next " + _at(d.next_attempt_at)
+        return "next " + timestamp(d.next_attempt_at)
     return "-"
 
 
-def _at(when: datetime | None) -> str:
-    return when.strftime("%Y-%m-%d %H:%M:%S") if when else "-"
+def timestamp(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S") if at else "-"
 
 
-def _iso(when: datetime | None) -> str | None:
-    return when.isoformat() if when else None
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
