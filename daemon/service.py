@@ -278,10 +278,11 @@ class Service:
 
         admin = None
         if self.settings.admin.enabled:
+            from daemon.web.admin.pages import admin_router
             from daemon.web.admin.site import Admin
 
-            admin = Admin(self.db, self.settings, engine=lambda: self.engine, router=self.router,
-                          wake=self.deliver_wake.set).router()
+            admin = admin_router(Admin(self.db, self.settings, engine=lambda: self.engine,
+                                       router=self.router, wake=self.deliver_wake.set))
         return make_app(self.router, self.settings.slack.signing_secret, admin=admin,
                         routers=self.web_routers())
 

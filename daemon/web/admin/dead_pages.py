@@ -54,32 +54,37 @@ def routes(admin: Admin) -> APIRouter:
 
     @r.post("/dead-letters/replay")
     def replay_some(posted: Posted = form_post) -> Response:
-        source = posted.first("source")
-        with admin.db.session() as s:
-            if source is not None:
-                rows = dead_letters.listing(s, status="open", limit=None)
-                chosen = [x.id for x in rows if (x.source_hint or NO_SOURCE) == source]
-                what = f"all open of source {source or '(none)'}"
-            elif posted.first("all"):
-                chosen = [x.id for x in dead_letters.listing(s, status="open", limit=None)]
-                what = "all open"
-            else:
-                ids = posted.ints("id")
-                chosen = [x.id for x in dead_letters.listing(s, status=None, ids=ids, limit=None)]
-                what = "selected"
-        engine = admin.engine()
-        results = [res for dl_id in sorted(chosen)
-                   if (res := replay(admin.db, engine, dl_id, admin.routing)) is not None]
-        if any(isinstance(x.outcome, Lead) and not x.already_resolved for x in results):
-            admin.wake()  # the new leads' deliveries are in the outbox
-        summary = summarize(results)
-        admin.audit(posted.user, "replay", ip=posted.ip,
-                    target=",".join(f"dead_letter:{i}" for i in sorted(chosen))[:2000] or None,
-                    detail=f"{what}: {summary}")
-        return admin.page("replayed.html", posted.session, nav="dead", results=results,
-                          summary=summary, what=what)
+        return _replay(admin, posted)
 
     return r
+
+
+def _replay(admin: Admin, posted: Posted) -> Response:
+    """Replay the chosen dead letters: one source's, all open ones, or those ticked."""
+    source = posted.first("source")
+    with admin.db.session() as s:
+        if source is not None:
+            rows = dead_letters.listing(s, status="open", limit=None)
+            chosen = [x.id for x in rows if (x.source_hint or NO_SOURCE) == source]
+            what = f"all open of source {source or '(none)'}"
+        elif posted.first("all"):
+            chosen = [x.id for x in dead_letters.listing(s, status="open", limit=None)]
+            what = "all open"
+        else:
+            ids = posted.ints("id")
+            chosen = [x.id for x in dead_letters.listing(s, status=None, ids=ids, limit=None)]
+            what = "selected"
+    engine = admin.engine()
+    results = [res for dl_id in sorted(chosen)
+               if (res := replay(admin.db, engine, dl_id, admin.routing)) is not None]
+    if any(isinstance(x.outcome, Lead) and not x.already_resolved for x in results):
+        admin.wake()  # the new leads' deliveries are in the outbox
+    summary = summarize(results)
+    admin.audit(posted.user, "replay", ip=posted.ip,
+                target=",".join(f"dead_letter:{i}" for i in sorted(chosen))[:2000] or None,
+                detail=f"{what}: {summary}")
+    return admin.page("replayed.html", posted.session, nav="dead", results=results,
+                      summary=summary, what=what)
 
 
 def group(rows: list[StoredDeadLetter]) -> list[Group]:

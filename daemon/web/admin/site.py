@@ -3,7 +3,8 @@
 ``Admin`` is built by the daemon with its database, the callable that returns the rule
 engine in force (the daemon reloads rules while it runs), the router (a replayed dead
 letter is routed like any new lead) and a callable that wakes the dispatcher.
-``Admin.router()`` is the ``APIRouter`` mounted at ``/admin``.
+``daemon.web.admin.pages.admin_router(admin)`` is the ``APIRouter`` mounted at ``/admin``
+(the page modules import this one; this one imports none of them).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -95,16 +96,6 @@ class Admin:
                                      autoescape=select_autoescape(default=True),
                                      trim_blocks=True, lstrip_blocks=True)
         filters.install(self.templates)
-
-    def router(self) -> APIRouter:
-        """All admin routes, under ``PREFIX`` already."""
-        from daemon.web.admin import access, dead_pages, delivery_pages, lead_pages, source_pages
-
-        r = APIRouter()
-        for module in (access, lead_pages, dead_pages, delivery_pages, source_pages):
-            # HTML pages behind a login: not part of the API that /openapi.json describes
-            r.include_router(module.routes(self), prefix=PREFIX, include_in_schema=False)
-        return r
 
     # -- sessions ------------------------------------------------------------------------
 
