@@ -310,7 +310,7 @@ def test_html_text_without_the_soup_is_what_the_soup_gives(html: str):
     or a rule's label would stop matching after the speed-up."""
     from bs4 import BeautifulSoup
 
-    from daemon.reading.message import html_text_of, html_to_text
+    from daemon.reading.htmltext import html_text_of, html_to_text
 
     assert html_text_of(html) == html_to_text(BeautifulSoup(html[:1_000_000], "lxml"))
 
@@ -341,7 +341,7 @@ def _soup_select(html: str, selector: str, attr: str | None) -> list[str]:
     the lxml tree keeps it in the body (``html_tree``)."""
     from bs4 import BeautifulSoup
 
-    from daemon.reading.message import MAX_HTML
+    from daemon.reading.htmltext import MAX_HTML
 
     html = re.sub(r"</\s*(?:html|body)\s*>", "", html[:MAX_HTML], flags=re.IGNORECASE)
     values = []
@@ -370,7 +370,7 @@ def _soup_select(html: str, selector: str, attr: str | None) -> list[str]:
 def test_css_selectors_on_lxml_find_what_soupsieve_found(html: str, selector: str, attr: str | None):
     """Selectors run on the lxml tree (cssselect → XPath) must give a rule exactly the
     values BeautifulSoup + soupsieve gave, or a rule would read a different lead."""
-    from daemon.reading.message import html_tree, select
+    from daemon.reading.htmltext import html_tree, select
 
     tree = html_tree(html)
     got = select(tree, selector, attr) if tree is not None else []

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import regex
 
+from daemon.reading.candidates import HTML_LINES, Found
 from daemon.reading.message import Message
-from daemon.reading.reader import HTML_LINES, Found, read
+from daemon.reading.reader import read
 from daemon.reading.rules import Rule
 from daemon.reading.senders import Parties
 from daemon.reading.vocabulary import Vocabulary, split_label

@@ -17,8 +17,9 @@ from datetime import timedelta
 import regex
 
 from daemon.reading import sources
+from daemon.reading.candidates import Found, Reading
 from daemon.reading.message import Message
-from daemon.reading.reader import Found, Reading, read
+from daemon.reading.reader import read
 from daemon.reading.rules import Extractor, Rule, RuleSet
 from daemon.reading.senders import Parties
 from daemon.reading.sources import compile_pattern

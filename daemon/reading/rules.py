@@ -84,7 +84,7 @@ class Extractor(Strict):
         if v is not None:
             import cssselect
 
-            from daemon.reading.message import compiled_selector
+            from daemon.reading.htmltext import compiled_selector
 
             try:
                 compiled_selector(v)

@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from daemon.reading.candidates import Reading
 from daemon.reading.message import Message
-from daemon.reading.reader import Reading
 from daemon.reading.senders import Parties
 
 _AUTO_SUBJECT = re.compile(
