@@ -1,6 +1,6 @@
 """Carrying out routing decisions: assignments, Slack offers, claims and claim timeouts.
 
-``Router.route`` runs inside the transaction that stores the lead (daemon/pipeline.py):
+``Router.route`` runs inside the transaction that stores the lead (daemon/pipeline/worker.py):
 it locks the round-robin pointer, looks up the person's earlier leads, asks
 ``daemon.routing.decide.decide``, records the outcome, and writes the outbox rows that tell
 people — all committed together or not at all. ``claim`` (the Claim button, over HTTP or
