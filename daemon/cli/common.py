@@ -75,3 +75,9 @@ def database_of(settings: Settings, *, existing: bool = False) -> Database:
     db = Database(settings.database_url)
     db.upgrade()
     return db
+
+
+def existing_database(args: argparse.Namespace) -> Database:
+    """The database of the configuration ``args`` names, for a command that only reads it:
+    an error, not a new empty database, when there is none yet."""
+    return database_of(settings_of(args), existing=True)

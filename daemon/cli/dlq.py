@@ -15,6 +15,7 @@ from daemon.cli.common import (
     database_of,
     engine_of,
     err,
+    existing_database,
     out,
     plural,
     settings_of,
@@ -49,8 +50,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    db = database_of(settings, existing=True)
+    db = existing_database(args)
     with db.session() as s:
         rows = dead_letters.listing(s, status=None if args.all else "open", source=args.source)
     if args.json:
@@ -69,8 +69,7 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
 
 
 def cmd_dlq_show(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    db = database_of(settings, existing=True)
+    db = existing_database(args)
     with db.session() as s:
         row = dead_letters.get(s, args.id)
         raw = inbound.get_raw(s, row.inbound_email_id) if row else None

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from daemon.cli.common import EXIT_OK, UserError, database_of, out, plural, settings_of
+from daemon.cli.common import EXIT_OK, UserError, existing_database, out, plural
 from daemon.cli.deliveries import print_for_lead
 from daemon.cli.printing import print_outcome, print_stored_email
 from daemon.terminal import json_text
@@ -35,8 +35,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_leads_list(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    db = database_of(settings, existing=True)
+    db = existing_database(args)
     with db.session() as s:
         rows = leads.newest(s, limit=args.limit, source=args.source, tier=args.tier)
     if args.json:
@@ -57,8 +56,7 @@ def cmd_leads_list(args: argparse.Namespace) -> int:
 
 
 def cmd_leads_show(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    db = database_of(settings, existing=True)
+    db = existing_database(args)
     with db.session() as s:
         row = leads.get(s, args.id)
         raw = inbound.get_raw(s, row.inbound_email_id) if args.email and row and row.inbound_email_id else None
