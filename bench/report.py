@@ -76,22 +76,22 @@ def _lines(text: str, pattern: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if re.search(pattern, line)]
 
 
+def _starting(path: str, prefix: str) -> list[str]:
+    """The lines of the file ``path`` that start with ``prefix``; none if it cannot be read."""
+    try:
+        return [line for line in Path(path).read_text().splitlines() if line.startswith(prefix)]
+    except OSError:
+        return []
+
+
 def machine() -> list[str]:
     cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
+    models = _starting("/proc/cpuinfo", "model name")
+    if models:
+        cpu = models[0].split(":", 1)[1].strip()
+    totals = [f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+              for line in _starting("/proc/meminfo", "MemTotal")]
+    mem = totals[-1] if totals else "?"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     versions = []
     for pkg in PACKAGES:
@@ -100,12 +100,10 @@ def machine() -> list[str]:
         except metadata.PackageNotFoundError:
             continue
     os_name = platform.platform()
-    try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                os_name = f"{line.split('=', 1)[1].strip(chr(34))} ({platform.release()})"
-    except OSError:
-        pass
+    names = [f"{line.split('=', 1)[1].strip(chr(34))} ({platform.release()})"
+             for line in _starting("/etc/os-release", "PRETTY_NAME=")]
+    if names:
+        os_name = names[-1]
     servers = []
     for cmd in (["dovecot", "--version"], ["postgres", "--version"]):
         try:

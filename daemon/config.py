@@ -63,15 +63,24 @@ class _Section(BaseModel):
         data = dict(data)
         for key in cls.secret_keys:
             path = data.pop(f"{key}_file", None)
-            if path is None:
-                continue
-            if data.get(key):
-                raise AtKey((f"{key}_file",), f"give `{key}` or `{key}_file`, not both")
-            try:
-                data[key] = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise AtKey((f"{key}_file",), f"cannot read {path}: {exc.strerror}") from exc
+            if path is not None:
+                _secret_from_file(data, key, path)
         return data
+
+
+def _secret_from_file(data: dict[Any, Any], key: str, path: Any) -> None:
+    """``data[key]`` from the file ``path`` that ``<key>_file`` named; giving both is an error."""
+    if data.get(key):
+        raise AtKey((f"{key}_file",), f"give `{key}` or `{key}_file`, not both")
+    data[key] = _read_secret(key, path)
+
+
+def _read_secret(key: str, path: Any) -> str:
+    """The content of the file ``path`` that ``<key>_file`` named, stripped."""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise AtKey((f"{key}_file",), f"cannot read {path}: {exc.strerror}") from exc
 
 
 class MailboxSettings(_Section):
@@ -348,13 +357,7 @@ class NotifierSettings(BaseModel):
             return data
         data = dict(data)
         for key in [k for k in data if isinstance(k, str) and k.endswith("_file")]:
-            name, path = key[: -len("_file")], data.pop(key)
-            if data.get(name):
-                raise AtKey((key,), f"give `{name}` or `{key}`, not both")
-            try:
-                data[name] = Path(str(path)).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise AtKey((key,), f"cannot read {path}: {exc.strerror}") from exc
+            _secret_from_file(data, key[: -len("_file")], str(data.pop(key)))
         return data
 
 
@@ -412,11 +415,7 @@ class Settings(BaseSettings):
     def _database_url_file(cls, data: Any) -> Any:
         if isinstance(data, dict) and "database_url_file" in data:
             data = dict(data)
-            path = data.pop("database_url_file")
-            try:
-                data["database_url"] = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise AtKey(("database_url_file",), f"cannot read {path}: {exc.strerror}") from exc
+            data["database_url"] = _read_secret("database_url", data.pop("database_url_file"))
         return data
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
@@ -32,6 +33,17 @@ def printable(text: str) -> str:
     """``text`` with every character a terminal would act on written as an escape
     (``\\x1b``, ``\\x07``, ``\\x9b``, ``\\u202e``); tabs and newlines are kept."""
     return UNSAFE.sub(_escape, text)
+
+
+def duration(d: timedelta, *, exact: bool = False) -> str:
+    """``d`` for people, in whole seconds under 2 minutes (``95s``), minutes under 2 hours
+    (``5m``), else hours (``3h``); ``exact`` keeps the rest (``5m03s``, ``3h07m``)."""
+    s = int(d.total_seconds())
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m{s % 60:02d}s" if exact else f"{s // 60}m"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if exact else f"{s // 3600}h"
 
 
 def json_text(value: Any, **dumps: Any) -> str:

@@ -199,13 +199,7 @@ class HubSpot:
         contact_id = self._contact_of(action)
         props = {"hs_timestamp": _iso(stored.lead.received_at or self.clock()),
                  "hs_note_body": note_body(stored, action.params)}
-        if action.params.get("crm_user_id"):
-            props["hubspot_owner_id"] = str(action.params["crm_user_id"])
-        resp = self.api.call("POST", "/crm/v3/objects/notes",
-                             json_body={"properties": props,
-                                        "associations": [_association(contact_id, NOTE_TO_CONTACT)]})
-        return Outcome.delivered(status_code=resp.status_code, response=text_of(resp),
-                                 result={"note_id": json_of(resp).get("id"), "contact_id": contact_id})
+        return self._engagement("note", props, action, contact_id, NOTE_TO_CONTACT)
 
     def _task(self, stored: StoredLead, action: Action) -> Outcome:
         contact_id = self._contact_of(action)
@@ -219,13 +213,20 @@ class HubSpot:
             "hs_task_priority": "HIGH" if lead.tier == "hot" else "MEDIUM",
             "hs_task_type": "CALL" if lead.phone else "EMAIL",
         }
+        return self._engagement("task", props, action, contact_id, TASK_TO_CONTACT)
+
+    def _engagement(self, kind: str, props: dict[str, str], action: Action, contact_id: str,
+                    association_type: int) -> Outcome:
+        """Create a ``note`` or a ``task`` (``kind``) on the contact, owned by the agent's
+        HubSpot user when the routing gives one; the result has its id as ``<kind>_id``."""
         if action.params.get("crm_user_id"):
             props["hubspot_owner_id"] = str(action.params["crm_user_id"])
-        resp = self.api.call("POST", "/crm/v3/objects/tasks",
+        resp = self.api.call("POST", f"/crm/v3/objects/{kind}s",
                              json_body={"properties": props,
-                                        "associations": [_association(contact_id, TASK_TO_CONTACT)]})
+                                        "associations": [_association(contact_id, association_type)]})
         return Outcome.delivered(status_code=resp.status_code, response=text_of(resp),
-                                 result={"task_id": json_of(resp).get("id"), "contact_id": contact_id})
+                                 result={f"{kind}_id": json_of(resp).get("id"),
+                                         "contact_id": contact_id})
 
     def _contact_of(self, action: Action) -> str:
         """The delivered contact's id; else a retry once the contact may be delivered."""

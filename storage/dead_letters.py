@@ -15,14 +15,7 @@ def insert(
     session: Session, dead: DeadLetter, *, inbound_email_id: int, source_hint: str | None
 ) -> int:
     row = DeadLetterRow(
-        inbound_email_id=inbound_email_id,
-        reason=dead.reason.value,
-        detail=dead.detail,
-        rule=dead.rule,
-        source_hint=source_hint,
-        fields_found=dict(dead.fields_found),
-        fields_missing=list(dead.fields_missing),
-        status="open",
+        inbound_email_id=inbound_email_id, **_reason(dead, source_hint), status="open"
     )
     session.add(row)
     session.flush()
@@ -100,15 +93,20 @@ def update_reason(
     session.execute(
         update(DeadLetterRow)
         .where(DeadLetterRow.id == dead_letter_id)
-        .values(
-            reason=dead.reason.value,
-            detail=dead.detail,
-            rule=dead.rule,
-            source_hint=source_hint,
-            fields_found=dict(dead.fields_found),
-            fields_missing=list(dead.fields_missing),
-        )
+        .values(**_reason(dead, source_hint))
     )
+
+
+def _reason(dead: DeadLetter, source_hint: str | None) -> dict[str, object]:
+    """The columns that say why an email is a dead letter (written again by each replay)."""
+    return {
+        "reason": dead.reason.value,
+        "detail": dead.detail,
+        "rule": dead.rule,
+        "source_hint": source_hint,
+        "fields_found": dict(dead.fields_found),
+        "fields_missing": list(dead.fields_missing),
+    }
 
 
 def count_open(session: Session) -> int:

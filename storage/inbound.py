@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from daemon.lead import Origin, RawEmail
-from storage.models import InboundEmail, utcnow
+from storage.models import InboundEmail, insert_or_find, utcnow
 
 
 @dataclass(frozen=True)
@@ -79,17 +78,9 @@ def store(session: Session, raw: RawEmail, headers: InboundHeaders, *,
         received_at=raw.received_at,
         status="pending",
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        # Another worker stored the same email between our look-up and our insert.
-        existing = _find(session, raw, key)
-        if existing is None:
-            raise
-        return Stored(existing.id, False, existing.status)
-    return Stored(row.id, True, "pending")
+    # another worker may store the same email between our look-up and our insert
+    stored, created = insert_or_find(session, row, lambda: _find(session, raw, key))
+    return Stored(stored.id, created, stored.status)
 
 
 def _find(session: Session, raw: RawEmail, key: str) -> InboundEmail | None:

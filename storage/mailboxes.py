@@ -17,11 +17,10 @@ from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.db import Database
-from storage.models import MailboxStateRow
+from storage.models import MailboxStateRow, insert_or_find
 
 
 @dataclass(frozen=True)
@@ -109,17 +108,8 @@ def _row(session: Session, mailbox: str, folder: str) -> MailboxStateRow:
     if row is not None:
         return row
     row = MailboxStateRow(mailbox=mailbox, folder=folder, uidvalidity=None, last_uid=0)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        # Another process created it between our look-up and our insert.
-        found = _find(session, mailbox, folder)
-        if found is None:
-            raise
-        return found
-    return row
+    # another process may create it between our look-up and our insert
+    return insert_or_find(session, row, lambda: _find(session, mailbox, folder))[0]
 
 
 def _value(row: MailboxStateRow) -> MailboxState:

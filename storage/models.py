@@ -6,8 +6,9 @@ models must agree with them (``tests/test_storage.py`` checks that they do).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -23,7 +24,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -59,6 +61,26 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+_Row = TypeVar("_Row", bound=Base)
+
+
+def insert_or_find(session: Session, row: _Row, find: Callable[[], _Row | None]) -> tuple[_Row, bool]:
+    """Insert ``row`` in a savepoint: ``(row, True)``. When a unique constraint refuses it
+    (another process stored the same row between the caller's look-up and this insert),
+    the row ``find`` reads instead: ``(found, False)``; the ``IntegrityError`` again if
+    ``find`` finds none. The caller's transaction goes on either way."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        found = find()
+        if found is None:
+            raise
+        return found, False
+    return row, True
 
 
 class InboundEmail(Base):

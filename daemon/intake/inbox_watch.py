@@ -77,9 +77,7 @@ class Completion:
     def opened(self, path: str) -> None:
         # Only an open right after the creation is surely the writer's; an open of a file
         # already there may be a reader's (or our own), which close-no-write undoes.
-        with self._lock:
-            if self._state.get(_key(path), ("", 0.0))[0] == _CREATED:
-                self._state[_key(path)] = (_OPENED, self._clock())
+        self._advance(path, _CREATED, _OPENED)
 
     def modified(self, path: str) -> None:
         self._set(path, _WRITING)
@@ -90,9 +88,7 @@ class Completion:
 
     def closed_unwritten(self, path: str) -> None:
         """Closed without writing: a creator that wrote nothing, or a reader."""
-        with self._lock:
-            if self._state.get(_key(path), ("", 0.0))[0] == _OPENED:
-                self._state[_key(path)] = (_CREATED, self._clock())
+        self._advance(path, _OPENED, _CREATED)
 
     def moved(self, src: str, dest: str) -> None:
         """Renamed into place: complete at once."""
@@ -136,6 +132,12 @@ class Completion:
         with self._lock:
             self._state[_key(path)] = (state, self._clock())
             self._stamps.pop(_key(path), None)
+
+    def _advance(self, path: str, was: str, state: str) -> None:
+        """``path`` goes to ``state`` if the events left it in ``was``; else it stays."""
+        with self._lock:
+            if self._state.get(_key(path), ("", 0.0))[0] == was:
+                self._state[_key(path)] = (state, self._clock())
 
     def _forget(self, path: str) -> None:
         self._state.pop(_key(path), None)

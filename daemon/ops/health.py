@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.config import Settings
 from daemon.errors import StorageError
+from daemon.terminal import duration
 from storage import dead_letters, heartbeats, inbound, mailboxes, outbox
 from storage.db import Database
 
@@ -116,7 +117,7 @@ def _daemon(daemons: list[heartbeats.Heartbeat], last: heartbeats.Heartbeat | No
                                       f"{_ago(last.stopped_at, now)} ago")
     return Check("daemon", False, f"no daemon running: the last heartbeat ({who}) was "
                                   f"{_ago(last.beat_at, now)} ago (heartbeat_stale_after "
-                                  f"{_span(limit)}): did it die or hang?")
+                                  f"{duration(limit)}): did it die or hang?")
 
 
 def _inbox(waiting: datetime | None, limit: timedelta, now: datetime) -> Check:
@@ -124,9 +125,9 @@ def _inbox(waiting: datetime | None, limit: timedelta, now: datetime) -> Check:
         return Check("inbox", True, "no email waiting")
     waited = max(now - waiting, timedelta(0))
     if waited > limit:
-        return Check("inbox", False, f"the oldest waiting email has waited {_span(waited)} "
-                                     f"(email_stuck_after {_span(limit)}): is the worker running?")
-    return Check("inbox", True, f"the oldest waiting email has waited {_span(waited)}")
+        return Check("inbox", False, f"the oldest waiting email has waited {duration(waited)} "
+                                     f"(email_stuck_after {duration(limit)}): is the worker running?")
+    return Check("inbox", True, f"the oldest waiting email has waited {duration(waited)}")
 
 
 def _mailbox(name: str, state: mailboxes.MailboxState | None, limit: timedelta,
@@ -135,7 +136,7 @@ def _mailbox(name: str, state: mailboxes.MailboxState | None, limit: timedelta,
     contact = state.last_contact_at if state else None
     ok = contact is not None and now - contact <= limit
     if not ok:
-        line += f" (alert_after {_span(limit)})"
+        line += f" (alert_after {duration(limit)})"
     return Check(f"mailbox {name}", ok, line)
 
 
@@ -144,9 +145,9 @@ def _outbox(due: datetime | None, limit: timedelta, now: datetime) -> Check:
         return Check("outbox", True, "nothing due")
     waited = now - due
     if waited > limit:
-        return Check("outbox", False, f"the oldest due delivery has waited {_span(waited)} "
-                                      f"(outbox_stuck_after {_span(limit)}): is the dispatcher running?")
-    return Check("outbox", True, f"the oldest due delivery has waited {_span(waited)}")
+        return Check("outbox", False, f"the oldest due delivery has waited {duration(waited)} "
+                                      f"(outbox_stuck_after {duration(limit)}): is the dispatcher running?")
+    return Check("outbox", True, f"the oldest due delivery has waited {duration(waited)}")
 
 
 def mailbox_line(state: mailboxes.MailboxState | None, now: datetime) -> str:
@@ -161,16 +162,7 @@ def mailbox_line(state: mailboxes.MailboxState | None, now: datetime) -> str:
 
 
 def _ago(when: datetime, now: datetime) -> str:
-    return _span(max(now - when, timedelta(0)))
-
-
-def _span(d: timedelta) -> str:
-    seconds = int(d.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h"
+    return duration(max(now - when, timedelta(0)))
 
 
 def status(settings: Settings, now: datetime | None = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.config import MailboxSettings
 from daemon.errors import LeadpipeError
+from daemon.terminal import duration
 from storage import mailboxes
 from storage.db import Database
 
@@ -72,7 +73,7 @@ class Outages:
         self._last_contact_write = now
         if self._failures or before.down_since is not None:
             since = before.down_since
-            took = f" after {_human(now - since)}" if since else ""
+            took = f" after {duration(now - since, exact=True)}" if since else ""
             log.warning(
                 "mailbox %s: reachable again%s (%d failed attempts)",
                 self._name, took, self._failures,
@@ -108,19 +109,10 @@ class Outages:
         return self.backoff.delay(self._failures - 1, self.rng)
 
     def _alert(self, message: str, down_for: timedelta) -> None:
-        text = f"mailbox {self._name} has been unreachable for {_human(down_for)}: {message}"
+        text = f"mailbox {self._name} has been unreachable for {duration(down_for, exact=True)}: {message}"
         log.error("%s", text)
         if self.on_alert is not None:
             try:
                 self.on_alert(self._name, text)
             except Exception:  # isolation boundary: a failing alert must not stop the watcher
                 log.exception("mailbox %s: the unreachable alert could not be sent", self._name)
-
-
-def _human(delta: timedelta) -> str:
-    s = int(delta.total_seconds())
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
