@@ -68,7 +68,7 @@ def write_draft(rules_dir: Path, fixtures_dir: Path, engine: Engine, source: str
     for existing in (final, path):
         if existing.exists():
             raise DraftError(f"{existing} already exists; edit it, or choose another SOURCE name")
-    taken = next((r for r in engine.rules.rules if r.rule.source == source), None)
+    taken = next((r for r in engine.rules.rules if r.spec.source == source), None)
     if taken is not None:
         raise DraftError(f"source `{source}` is already defined in {taken.file}")
     try:
@@ -91,7 +91,7 @@ def write_draft(rules_dir: Path, fixtures_dir: Path, engine: Engine, source: str
 def with_draft(engine: Engine, path: Path) -> Engine:
     """``engine`` with the draft at ``path`` loaded beside its rules (for a trial)."""
     rule = load_rule_file(path)
-    others = [r for r in engine.rules.rules if r.rule.source != rule.source]
+    others = [r for r in engine.rules.rules if r.spec.source != rule.source]
     return dataclasses.replace(engine, rules=ruleset_of([*others, LoadedRule(rule, str(path))], (),
                                                        path.parent))
 
@@ -108,7 +108,7 @@ def promote(rules_dir: Path, engine: Engine, source: str) -> Path:
     rule = load_rule_file(path)
     if rule.source != source:
         raise DraftError(f"{path} says `source: {rule.source}`; a promoted rule's file is named after its source")
-    taken = next((r for r in engine.rules.rules if r.rule.source == source), None)
+    taken = next((r for r in engine.rules.rules if r.spec.source == source), None)
     if taken is not None:
         raise DraftError(f"source `{source}` is already defined in {taken.file}")
     path.rename(final)

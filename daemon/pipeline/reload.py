@@ -80,7 +80,7 @@ class RulesReloader:
             if path.name == LABELS_FILE:
                 self._labels = Vocabulary()
             log.warning("rules: %s was removed%s", path,
-                        f"; source {gone.rule.source} is no longer parsed" if gone else "")
+                        f"; source {gone.spec.source} is no longer parsed" if gone else "")
         for path, stamp in seen.items():
             if self._stamps.get(path) != stamp:
                 changed |= self._load(path, stamp)
@@ -150,9 +150,9 @@ class RulesReloader:
             kept = (f"the last good vocabulary (v{self._labels.version}) stays in force" if self._labels
                     else "the reader reads without its words")
         elif path in self._rules:
-            kept = f"the last good version ({self._rules[path].rule.name}) stays in force"
+            kept = f"the last good version ({self._rules[path].spec.name}) stays in force"
         elif path in self._mappings:
-            kept = f"the last good version ({self._mappings[path].mapping.name}) stays in force"
+            kept = f"the last good version ({self._mappings[path].spec.name}) stays in force"
         else:
             kept = "this file never loaded, so its source is not parsed"
         return (f"rule file {path} not reloaded: " + "; ".join(str(p) for p in problems)

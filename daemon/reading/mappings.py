@@ -31,6 +31,7 @@ from daemon.reading.parsing import Patterns, filter_value, timeout_seconds
 from daemon.reading.sources import (
     FieldName,
     Filter,
+    Loaded,
     SourceFile,
     Strict,
     json_schema_of,
@@ -255,10 +256,8 @@ class WebhookMapping(SourceFile):
         return (found.strip()[:200] or None) if found else None
 
 
-@dataclass(frozen=True)
-class LoadedMapping:
-    mapping: WebhookMapping
-    file: str
+#: a webhook mapping and the file it came from
+LoadedMapping = Loaded[WebhookMapping]
 
 
 @dataclass(frozen=True)
@@ -269,13 +268,13 @@ class MappingSet:
     errors: tuple[RuleError, ...] = ()
 
     def __iter__(self) -> Iterator[WebhookMapping]:
-        return (m.mapping for m in self.mappings)
+        return (m.spec for m in self.mappings)
 
     def __len__(self) -> int:
         return len(self.mappings)
 
     def get(self, source: str) -> WebhookMapping | None:
-        return next((m.mapping for m in self.mappings if m.mapping.source == source), None)
+        return next((m.spec for m in self.mappings if m.spec.source == source), None)
 
     def refused(self, source: str) -> RuleError | None:
         """The error of ``source``'s file when it exists but does not load."""

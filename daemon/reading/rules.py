@@ -23,6 +23,7 @@ from daemon.errors import RuleError
 from daemon.reading.sources import (
     FieldName,
     Filter,
+    Loaded,
     Pattern,
     PatternList,
     SourceFile,
@@ -143,12 +144,8 @@ class Rule(SourceFile):
 
 
 
-@dataclass(frozen=True)
-class LoadedRule:
-    """A rule and the file it came from."""
-
-    rule: Rule
-    file: str
+#: a rule and the file it came from
+LoadedRule = Loaded[Rule]
 
 
 @dataclass(frozen=True)
@@ -160,10 +157,10 @@ class RuleSet:
     directory: str | None = None
 
     def __iter__(self) -> Iterator[Rule]:
-        return (r.rule for r in self.rules)
+        return (r.spec for r in self.rules)
 
     def by_source(self, source: str) -> Rule | None:
-        return next((r.rule for r in self.rules if r.rule.source == source), None)
+        return next((r.spec for r in self.rules if r.spec.source == source), None)
 
 
 #: A drafted rule (``leadpipe rules new``) ends so; the daemon does not load it until
@@ -230,7 +227,7 @@ def ruleset_of(loaded: Iterable[LoadedRule], errors: Iterable[RuleError], direct
     """A ``RuleSet`` of ``loaded`` in the order rules are tried."""
     # Higher priority first; then rules that check more kinds of evidence first, so a
     # specific layout (sender + subject) beats a broad one (sender only).
-    ordered = sorted(loaded, key=lambda lr: (-lr.rule.priority, -_specificity(lr.rule), lr.rule.source))
+    ordered = sorted(loaded, key=lambda lr: (-lr.spec.priority, -_specificity(lr.spec), lr.spec.source))
     return RuleSet(tuple(ordered), tuple(errors), None if directory is None else str(directory))
 
 
@@ -290,7 +287,7 @@ def _read_refused(ruleset: RuleSet) -> tuple[Refused, ...]:
 
 def duplicate_source(path: Path, rule: Rule, others: Iterable[LoadedRule]) -> RuleError | None:
     """The error for ``rule`` of ``path`` when another file already defines its source."""
-    other = next((o for o in others if o.rule.source == rule.source and o.file != str(path)), None)
+    other = next((o for o in others if o.spec.source == rule.source and o.file != str(path)), None)
     if other is None:
         return None
     return RuleError(f"source `{rule.source}` is already defined in {other.file}", file=str(path),

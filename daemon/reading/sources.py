@@ -11,7 +11,8 @@ of a rule file, the ``SourceFile`` model the two schemas extend, and the JSON Sc
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any, Literal, get_args
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 import regex
 from pydantic import (
@@ -230,6 +231,18 @@ def required_are_extracted(v: list[Any], info: ValidationInfo) -> list[Any]:
             )
     return v
 
+
+
+S = TypeVar("S", bound=SourceFile)
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[S]):
+    """A source file that loaded: what it says (a ``Rule``, a ``WebhookMapping``), and the
+    path it came from."""
+
+    spec: S
+    file: str
 
 
 def json_schema_of(model: type[BaseModel], title: str) -> dict[str, Any]:

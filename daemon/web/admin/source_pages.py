@@ -42,7 +42,7 @@ def routes(admin: Admin) -> APIRouter:
         with admin.db.session() as s:
             figs = source_stats.figures(s, since=since)
         engine = admin.engine()
-        ruled = {x.rule.source for x in engine.rules.rules}
+        ruled = {x.spec.source for x in engine.rules.rules}
         names = sorted(ruled | set(figs), key=lambda n: (n == "", n))
         rows = []
         for name in names:
