@@ -27,7 +27,7 @@ hot lead. Slack posts and CRM calls are at-least-once by design (issue 5: a proc
 between the HTTP call and recording it repeats it once), so repeats are counted separately
 and checked against the kills: repeated FUB events; for HubSpot, a contact written (created,
 409-updated or patched) more than once, and a second note or task on a contact. Prints a
-PASS/FAIL table; exits 1 on FAIL. ``tests/test_crash.py`` runs a small version of each CRM
+PASS/FAIL table; exits 1 on FAIL. ``tests/system/test_crash.py`` runs a small version of each CRM
 in the test suite.
 """
 

@@ -14,7 +14,7 @@ The defaults are issue 6's case: 1,000 leads at 10 requests/s, which takes over 
 Target: no 429, and a drain rate of at least 90 % of the allowed rate (the buckets fill at
 95 % and bank at most half the other 5 %, leaving the rest for jitter against the CRM's
 window). The test suite runs the same code on 100 leads at 25 per second
-(tests/test_pacing.py).
+(tests/delivery/test_pacing.py).
 
 Baseline, measured in the same run: the same dispatcher draining ``--baseline`` leads with
 no limit at all, so the ratio shows that pacing, not leadpipe, sets the pace. Prints
