@@ -11,8 +11,10 @@ the same characters the JSON way (``\\u001b``), which decodes to the original te
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -60,3 +62,26 @@ class SafeConsole(Console):
 
     def render_str(self, text: str, **kwargs: Any) -> Text:
         return super().render_str(printable(text), **kwargs)
+
+
+class Commands:
+    """Where a command group adds its subcommands, each sharing the common options.
+
+    ``command`` adds one that runs ``func`` (logging only warnings unless ``quiet_logs`` is
+    false: a command's output is its answer); ``group`` adds a command with actions of its
+    own (``leadpipe dlq list``), returned as another ``Commands``.
+    """
+
+    def __init__(self, sub: Any, common: argparse.ArgumentParser) -> None:
+        self._sub = sub  # argparse's _SubParsersAction, private in typeshed
+        self._common = common
+
+    def command(self, name: str, func: Callable[[argparse.Namespace], int], help: str, *,
+                quiet_logs: bool = True) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._sub.add_parser(name, parents=[self._common], help=help)
+        parser.set_defaults(func=func, quiet_logs=quiet_logs)
+        return parser
+
+    def group(self, name: str, help: str) -> Commands:
+        parser = self._sub.add_parser(name, parents=[self._common], help=help)
+        return Commands(parser.add_subparsers(metavar="ACTION"), self._common)

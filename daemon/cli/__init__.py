@@ -3,7 +3,7 @@
 Exit status: 0 success, 1 a failure the user can fix (the message says how), 2 bad usage.
 
 Each command group is a module of this package that adds its subcommands with
-``add_parser(sub, common)`` and holds their ``cmd_*`` functions; ``common`` holds what
+``add_commands(cmds)`` (``daemon.terminal.Commands``) and holds their ``cmd_*`` functions; ``common`` holds what
 they share (the consoles, ``UserError``, the configuration, the engine, the database).
 """
 
@@ -20,6 +20,7 @@ from daemon.cli import agents, db, deliveries, dlq, leads, ops, parse, rules, ru
 from daemon.cli.common import EXIT_FAIL, EXIT_USAGE, err
 from daemon.errors import LeadpipeError
 from daemon.ops.heartbeat import version
+from daemon.terminal import Commands
 from daemon.web.admin import commands as admin
 
 #: the command groups, in the order ``leadpipe --help`` lists their commands
@@ -64,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 parents=[common])
     p.add_argument("--version", action="version", version=f"leadpipe {version()}",
                    help="print leadpipe's version and exit")
-    sub = p.add_subparsers(metavar="COMMAND")
+    cmds = Commands(p.add_subparsers(metavar="COMMAND"), common)
     for group in GROUPS:
-        group.add_parser(sub, common)
+        group.add_commands(cmds)
     return p
 
 

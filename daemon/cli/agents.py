@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any
 
 from rich.table import Table
 
 from daemon.cli.common import EXIT_OK, database_of, out, settings_of
 from daemon.routing import roster
-from daemon.terminal import json_text
+from daemon.terminal import Commands, json_text
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``leadpipe agents`` to the command line's subcommands."""
-    agents = sub.add_parser("agents", parents=[common], help="the agents, with today's counts")
+def add_commands(cmds: Commands) -> None:
+    """Add ``leadpipe agents``."""
+    agents = cmds.command("agents", cmd_agents, "the agents, with today's counts")
     agents.add_argument("--json", action="store_true", help="one JSON object per agent")
-    agents.set_defaults(func=cmd_agents, quiet_logs=True)
 
 
 def cmd_agents(args: argparse.Namespace) -> int:

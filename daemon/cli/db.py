@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from daemon.cli.common import EXIT_OK, out, settings_of
+from daemon.terminal import Commands
 from storage.db import Database
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``leadpipe db …`` to the command line's subcommands."""
-    db = sub.add_parser("db", parents=[common], help="database maintenance")
-    dbsub = db.add_subparsers(metavar="ACTION")
-    up = dbsub.add_parser("upgrade", parents=[common], help="apply database migrations")
-    up.set_defaults(func=cmd_db_upgrade)
+def add_commands(cmds: Commands) -> None:
+    """Add ``leadpipe db …``."""
+    cmds.group("db", "database maintenance").command(
+        "upgrade", cmd_db_upgrade, "apply database migrations", quiet_logs=False)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.table import Table
 
@@ -24,7 +23,7 @@ from daemon.delivery.history import (
     when,
 )
 from daemon.errors import LeadpipeError
-from daemon.terminal import json_text
+from daemon.terminal import Commands, json_text
 from storage import outbox
 from storage.db import Database
 from storage.outbox import Attempt
@@ -34,28 +33,22 @@ class NoSuchDelivery(LeadpipeError):
     """Raised when a delivery id given on the command line does not exist."""
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``leadpipe deliveries …`` to the command line's subcommands."""
-    dl = sub.add_parser("deliveries", parents=[common],
-                        help="outbound deliveries (Slack, CRMs, webhooks): list, show, retry")
-    dsub = dl.add_subparsers(metavar="ACTION")
-    ls = dsub.add_parser("list", parents=[common], help="deliveries, newest first")
+def add_commands(cmds: Commands) -> None:
+    """Add ``leadpipe deliveries …``."""
+    group = cmds.group("deliveries", "outbound deliveries (Slack, CRMs, webhooks): list, show, retry")
+    ls = group.command("list", cmd_list, "deliveries, newest first")
     ls.add_argument("--status", choices=sorted(STATUSES),
                     help="only dead ones, pending ones (waiting or being sent) or delivered ones")
     ls.add_argument("--notifier", metavar="NAME", help="e.g. followupboss, hubspot, webhook, slack")
     ls.add_argument("--lead", type=int, metavar="ID", help="only the deliveries of lead ID")
     ls.add_argument("--limit", type=int, default=50, metavar="N", help="at most N deliveries (default: 50)")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
-    ls.set_defaults(func=cmd_list, quiet_logs=True)
-    show = dsub.add_parser("show", parents=[common], help="one delivery with every attempt")
+    show = group.command("show", cmd_show, "one delivery with every attempt")
     show.add_argument("id", type=int, help="the delivery's id (leadpipe deliveries list shows them)")
-    show.set_defaults(func=cmd_show, quiet_logs=True)
-    retry = dsub.add_parser("retry", parents=[common],
-                            help="make deliveries due again now, with a fresh count of attempts")
+    retry = group.command("retry", cmd_retry, "make deliveries due again now, with a fresh count of attempts")
     retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="the deliveries to send again")
     retry.add_argument("--dead", action="store_true", help="every dead delivery")
     retry.add_argument("--notifier", metavar="NAME", help="with --dead: only this notifier's")
-    retry.set_defaults(func=cmd_retry, quiet_logs=True)
 
 
 def _db(args: argparse.Namespace) -> Database:

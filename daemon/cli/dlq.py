@@ -5,7 +5,6 @@ one with the email's text, and replaying them against the current rules.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from rich.table import Table
 
@@ -25,28 +24,24 @@ from daemon.lead import Ignored, Lead, Origin
 from daemon.pipeline import Engine, replay
 from daemon.routing import roster
 from daemon.routing.assign import Router
-from daemon.terminal import json_text
+from daemon.terminal import Commands, json_text
 from storage import dead_letters, inbound
 from storage.db import Database
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``leadpipe dlq …`` to the command line's subcommands."""
-    dlq = sub.add_parser("dlq", parents=[common], help="dead letters: emails no rule could parse")
-    dsub = dlq.add_subparsers(metavar="ACTION")
-    dlist = dsub.add_parser("list", parents=[common], help="open dead letters, newest first")
+def add_commands(cmds: Commands) -> None:
+    """Add ``leadpipe dlq …``."""
+    group = cmds.group("dlq", "dead letters: emails no rule could parse")
+    dlist = group.command("list", cmd_dlq_list, "open dead letters, newest first")
     dlist.add_argument("--all", action="store_true", help="include resolved ones")
     dlist.add_argument("--source", metavar="SOURCE", help="only dead letters of this source")
     dlist.add_argument("--json", action="store_true", help="one JSON object per dead letter")
-    dlist.set_defaults(func=cmd_dlq_list, quiet_logs=True)
-    dshow = dsub.add_parser("show", parents=[common], help="one dead letter: reason, rule, fields, the email's text")
+    dshow = group.command("show", cmd_dlq_show, "one dead letter: reason, rule, fields, the email's text")
     dshow.add_argument("id", type=int, help="the dead letter's id (leadpipe dlq list shows them)")
-    dshow.set_defaults(func=cmd_dlq_show, quiet_logs=True)
-    dreplay = dsub.add_parser("replay", parents=[common], help="re-run dead letters against the current rules")
+    dreplay = group.command("replay", cmd_dlq_replay, "re-run dead letters against the current rules")
     dreplay.add_argument("ids", nargs="*", type=int, metavar="ID", help="the dead letters to replay")
     dreplay.add_argument("--source", metavar="SOURCE", help="every open dead letter of this source")
     dreplay.add_argument("--all", action="store_true", help="every open dead letter")
-    dreplay.set_defaults(func=cmd_dlq_replay, quiet_logs=True)
 
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:

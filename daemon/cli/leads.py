@@ -6,32 +6,28 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from rich.table import Table
 
 from daemon.cli.common import EXIT_OK, UserError, existing_database, out, plural
 from daemon.cli.deliveries import print_for_lead
 from daemon.cli.printing import print_outcome, print_stored_email
-from daemon.terminal import json_text
+from daemon.terminal import Commands, json_text
 from storage import inbound, leads
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``leadpipe leads …`` to the command line's subcommands."""
-    lds = sub.add_parser("leads", parents=[common], help="stored leads")
-    lsub = lds.add_subparsers(metavar="ACTION")
-    llist = lsub.add_parser("list", parents=[common], help="stored leads, newest first")
+def add_commands(cmds: Commands) -> None:
+    """Add ``leadpipe leads …``."""
+    group = cmds.group("leads", "stored leads")
+    llist = group.command("list", cmd_leads_list, "stored leads, newest first")
     llist.add_argument("--json", action="store_true", help="one lead contract per line")
     llist.add_argument("--limit", type=int, default=50, metavar="N", help="at most N leads (default: 50)")
     llist.add_argument("--source", metavar="SOURCE", help="only leads of this source (e.g. zillow)")
     llist.add_argument("--tier", choices=("hot", "standard", "low"), help="only leads of this tier")
-    llist.set_defaults(func=cmd_leads_list, quiet_logs=True)
-    lshow = lsub.add_parser("show", parents=[common], help="one lead with its warnings and score")
+    lshow = group.command("show", cmd_leads_show, "one lead with its warnings and score")
     lshow.add_argument("id", type=int, help="the lead's id (leadpipe leads list shows them)")
     lshow.add_argument("--json", action="store_true", help="the stored lead contract as JSON")
     lshow.add_argument("--email", action="store_true", help="also print the text of the email it was read from")
-    lshow.set_defaults(func=cmd_leads_show, quiet_logs=True)
 
 
 def cmd_leads_list(args: argparse.Namespace) -> int:

@@ -14,24 +14,20 @@ from rich.table import Table
 from daemon.cli.common import EXIT_FAIL, EXIT_OK, config_path_of, database_of, out, settings_of
 from daemon.config import Settings
 from daemon.pipeline import Engine
-from daemon.terminal import json_text
+from daemon.terminal import Commands, json_text
 from storage.db import Database
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``leadpipe status``, ``doctor`` and ``stats`` to the command line's subcommands."""
-    status = sub.add_parser("status", parents=[common], help="database, queue and mailbox health")
+def add_commands(cmds: Commands) -> None:
+    """Add ``leadpipe status``, ``doctor`` and ``stats``."""
+    status = cmds.command("status", cmd_status, "database, queue and mailbox health")
     status.add_argument("--quiet", action="store_true", help="print nothing; exit 0 when healthy")
     status.add_argument("--json", action="store_true", help="the whole report as one JSON object")
-    status.set_defaults(func=cmd_status, quiet_logs=True)
-    doctor = sub.add_parser("doctor", parents=[common],
-                            help="check the configuration, the database, the rules and each mailbox")
-    doctor.set_defaults(func=cmd_doctor)
-    stats = sub.add_parser("stats", parents=[common],
-                           help="per source over 24 h and 7 d: emails, leads, dead letters, drift, "
-                                "time to route and to claim")
+    cmds.command("doctor", cmd_doctor, "check the configuration, the database, the rules and each mailbox",
+                 quiet_logs=False)
+    stats = cmds.command("stats", cmd_stats, "per source over 24 h and 7 d: emails, leads, dead letters, "
+                         "drift, time to route and to claim")
     stats.add_argument("--json", action="store_true", help="one JSON object per source and window")
-    stats.set_defaults(func=cmd_stats, quiet_logs=True)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -24,20 +24,18 @@ from daemon.intake import inbox
 from daemon.lead import DeadLetter, Lead, Origin, ParseOutcome
 from daemon.pipeline import Processed, Worker, parse_email
 from daemon.routing import roster
-from daemon.terminal import json_text
+from daemon.terminal import Commands, json_text
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``leadpipe parse`` and ``leadpipe ingest`` to the command line's subcommands."""
-    parse = sub.add_parser("parse", parents=[common], help="parse, normalize and score emails without side effects")
+def add_commands(cmds: Commands) -> None:
+    """Add ``leadpipe parse`` and ``leadpipe ingest``."""
+    parse = cmds.command("parse", cmd_parse, "parse, normalize and score emails without side effects")
     parse.add_argument("files", nargs="+", type=Path, metavar="FILE.eml", help="one or more email files")
     parse.add_argument("--json", action="store_true", help="JSON (one object per line with several files)")
-    parse.set_defaults(func=cmd_parse, quiet_logs=True)
 
-    ingest = sub.add_parser("ingest", parents=[common], help="push emails through the whole pipeline")
+    ingest = cmds.command("ingest", cmd_ingest, "push emails through the whole pipeline", quiet_logs=False)
     ingest.add_argument("files", nargs="+", type=Path, metavar="FILE.eml|DIR",
                         help="email files, or folders whose *.eml files (also in subfolders) are taken")
-    ingest.set_defaults(func=cmd_ingest)
 
 
 def cmd_parse(args: argparse.Namespace) -> int:

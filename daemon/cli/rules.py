@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from rich.markup import escape
 
@@ -37,39 +36,34 @@ from daemon.reading.rules import (
     rule_files,
 )
 from daemon.reading.vocabulary import load_vocabulary
+from daemon.terminal import Commands
 from storage import dead_letters, inbound, leads
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``leadpipe rules …`` to the command line's subcommands."""
-    rls = sub.add_parser("rules", parents=[common], help="check and test rule files")
-    rsub = rls.add_subparsers(metavar="ACTION")
-    rcheck = rsub.add_parser("check", parents=[common], help="validate every rule file")
-    rcheck.set_defaults(func=cmd_rules_check, quiet_logs=True)
-    rtest = rsub.add_parser("test", parents=[common], help="run rules on fixtures and diff against golden files")
+def add_commands(cmds: Commands) -> None:
+    """Add ``leadpipe rules …``."""
+    group = cmds.group("rules", "check and test rule files")
+    group.command("check", cmd_rules_check, "validate every rule file")
+    rtest = group.command("test", cmd_rules_test, "run rules on fixtures and diff against golden files")
     rtest.add_argument("source", nargs="?", metavar="SOURCE",
                        help="only this source's fixtures (fixtures/emails/SOURCE); default: all")
     rtest.add_argument("--update", action="store_true", help="rewrite the golden files with today's output")
     rtest.add_argument("--fixtures", type=Path, help="fixtures folder (default: fixtures/emails)")
-    rtest.set_defaults(func=cmd_rules_test, quiet_logs=True)
 
-    rnew = rsub.add_parser("new", parents=[common],
-                           help="draft rules/SOURCE.draft.yaml from an example email (not loaded until promoted)")
+    rnew = group.command("new", cmd_rules_new,
+                         "draft rules/SOURCE.draft.yaml from an example email (not loaded until promoted)")
     rnew.add_argument("source", metavar="SOURCE", help="the new source's name (a-z, 0-9, _ . -)")
     rnew.add_argument("example", type=Path, metavar="FILE.eml", nargs="?",
                       help="an example lead email of that source")
     rnew_from = rnew.add_mutually_exclusive_group()
     rnew_from.add_argument("--dlq", type=int, metavar="ID", help="take the example from dead letter ID")
     rnew_from.add_argument("--lead", type=int, metavar="ID", help="take the example from the email of lead ID")
-    rnew.set_defaults(func=cmd_rules_new, quiet_logs=True)
-    rpromote = rsub.add_parser("promote", parents=[common],
-                               help="check rules/SOURCE.draft.yaml and rename it to rules/SOURCE.yaml")
+    rpromote = group.command("promote", cmd_rules_promote,
+                             "check rules/SOURCE.draft.yaml and rename it to rules/SOURCE.yaml")
     rpromote.add_argument("source", metavar="SOURCE", help="the drafted source's name")
-    rpromote.set_defaults(func=cmd_rules_promote, quiet_logs=True)
 
-    rschema = rsub.add_parser("schema", parents=[common], help="write rules/schema.json (JSON Schema for editors)")
+    rschema = group.command("schema", cmd_rules_schema, "write rules/schema.json (JSON Schema for editors)")
     rschema.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
-    rschema.set_defaults(func=cmd_rules_schema, quiet_logs=True)
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:

@@ -6,21 +6,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
 
 from rich.table import Table
 
 from daemon.cli.common import EXIT_OK, config_path_of, out, plural, settings_of
 from daemon.lead import DeadLetter, Ignored, Lead
 from daemon.pipeline import Processed
+from daemon.terminal import Commands
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``leadpipe run`` to the command line's subcommands."""
-    run = sub.add_parser("run", parents=[common], help="run the daemon")
+def add_commands(cmds: Commands) -> None:
+    """Add ``leadpipe run``."""
+    run = cmds.command("run", cmd_run, "run the daemon", quiet_logs=False)
     run.add_argument("--once", action="store_true",
                      help="take in what is waiting, process it, print a summary and exit")
-    run.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any
 
 from daemon.errors import LeadpipeError
+from daemon.terminal import Commands
 
 MIN_LENGTH = 12
 
@@ -16,15 +16,13 @@ class PasswordError(LeadpipeError):
     """Raised when the password given to ``hash-password`` cannot be used."""
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``leadpipe admin …`` to the command line's subcommands."""
-    admin = sub.add_parser("admin", parents=[common], help="the admin pages' users")
-    asub = admin.add_subparsers(metavar="ACTION")
-    hp = asub.add_parser("hash-password", parents=[common],
-                         help="print the Argon2 hash of a password for admin.users[].password_hash "
-                              "(asks twice on a terminal; else reads one line from stdin)")
+def add_commands(cmds: Commands) -> None:
+    """Add ``leadpipe admin …``."""
+    hp = cmds.group("admin", "the admin pages' users").command(
+        "hash-password", cmd_hash_password,
+        "print the Argon2 hash of a password for admin.users[].password_hash "
+        "(asks twice on a terminal; else reads one line from stdin)")
     hp.add_argument("--user", default="NAME", help="the user name to show in the example")
-    hp.set_defaults(func=cmd_hash_password, quiet_logs=True)
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:
