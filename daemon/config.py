@@ -58,14 +58,21 @@ class _Section(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        for key in cls.secret_keys:
-            path = data.pop(f"{key}_file", None)
-            if path is not None:
-                _secret_from_file(data, key, path)
+        return _with_secret_files(data, cls.secret_keys)
+
+
+def _with_secret_files(data: Any, keys: tuple[str, ...] | None) -> Any:
+    """``data`` with each ``<key>_file`` read into ``<key>``; ``keys=None``: every ``*_file`` key."""
+    if not isinstance(data, dict):
         return data
+    data = dict(data)
+    if keys is None:
+        keys = tuple(k[: -len("_file")] for k in data if isinstance(k, str) and k.endswith("_file"))
+    for key in keys:
+        path = data.pop(f"{key}_file", None)
+        if path is not None:
+            _secret_from_file(data, key, str(path))
+    return data
 
 
 def _secret_from_file(data: dict[Any, Any], key: str, path: Any) -> None:
@@ -343,6 +350,37 @@ class SilenceSettings(_Section):
     )
 
 
+class ProviderSettings(_Section):
+    """A provider that answers questions about a lead over the network (daemon/providers/):
+    which one, where, its key, and how much of it leadpipe may use. With no ``provider``
+    (the default) nothing is asked and everything works as without it."""
+
+    secret_keys: ClassVar[tuple[str, ...]] = ("api_key",)
+
+    #: the adapter's name (an unknown one stops the start listing the valid ones); None: off
+    provider: str | None = None
+    #: the API's root, for a stand-in or a self-hosted server; None: the provider's public one
+    base_url: str | None = None
+    api_key: str | None = None
+    #: sent as User-Agent (Nominatim's policy asks for one naming the application and a contact)
+    user_agent: str | None = None
+    #: requests per second, per process (replicas sharing a key: divide it); None: the
+    #: provider's published limit
+    rate: float | None = Field(None, gt=0)
+    #: calls per UTC day, counted in the database (so replicas and restarts share it); None: no cap
+    daily_quota: int | None = Field(None, ge=1)
+    #: the tech channel hears once a day when this share of ``daily_quota`` is used
+    alert_at: float = Field(0.9, gt=0, le=1)
+    #: how long the pipeline may wait for an answer before routing the lead without it
+    budget: timedelta = timedelta(seconds=1.5)
+    #: connect and read timeout of a lookup done later, off the pipeline
+    timeout: timedelta = timedelta(seconds=10)
+    #: a lookup done later is given up (and alerted) after this many transient failures
+    max_attempts: int = Field(12, ge=1, le=100)
+
+    _durations = field_validator("budget", "timeout", mode="before")(lambda v: parse_duration(v))
+
+
 class NotifierSettings(BaseModel):
     """One outside system; checked by the notifier it names (its own keys vary)."""
 
@@ -353,12 +391,7 @@ class NotifierSettings(BaseModel):
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
         # Any `<key>_file` of a notifier is a secret file (api_key_file, secret_file, …).
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        for key in [k for k in data if isinstance(k, str) and k.endswith("_file")]:
-            _secret_from_file(data, key[: -len("_file")], str(data.pop(key)))
-        return data
+        return _with_secret_files(data, None)
 
 
 class Settings(BaseSettings):
@@ -393,6 +426,8 @@ class Settings(BaseSettings):
     health: HealthSettings = Field(default_factory=HealthSettings)
     silence: SilenceSettings = Field(default_factory=SilenceSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    #: coordinates and county of a lead's property (daemon/providers/); off by default
+    geocoder: ProviderSettings = Field(default_factory=ProviderSettings)
 
     _durations = field_validator("regex_timeout", "poll_interval", "inbox_settle", mode="before")(
         lambda v: parse_duration(v)
