@@ -102,7 +102,11 @@ def main() -> int:
         stack.callback(log.close)
         proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--config", "leadpipe.yaml"],
                                 cwd=tmp, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        stack.callback(lambda: proc.poll() is None and proc.kill())
+        def stop_daemon() -> None:
+            if proc.poll() is None:
+                proc.kill()
+
+        stack.callback(stop_daemon)
         u = make_url(url)
         engine = create_engine(u.set(drivername="postgresql+psycopg") if u.drivername == "postgresql" else u,
                                poolclass=NullPool)
