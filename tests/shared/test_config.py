@@ -1,5 +1,5 @@
 """Configuration errors point at the place to fix: the file, the line and the key as
-written, or the environment variable the value came from (daemon/config.py).
+written, or the environment variable the value came from (daemon/config/).
 
 When one of these fails, the person starting leadpipe is sent to the wrong line (the
 section, the file's first line), to a key that is not in the file (``secrt`` for

@@ -1,16 +1,11 @@
-"""Settings: one YAML file plus ``LEADPIPE_`` environment variables, checked once at start.
-
-Environment variables override the file (``LEADPIPE_SLACK__BOT_TOKEN`` sets
-``slack.bot_token``). A key ending in ``_file`` names a file whose content is the value of
-the key without the suffix (Docker secrets). Any problem is a ``ConfigError`` naming the
-file, the line and the key.
-"""
+"""The sections of the configuration file, each a checked model: mailboxes, Slack, the web
+server, agents and routing, delivery, the admin pages, webhooks, health, silence, the
+providers (geocoder, enrichment) and the model endpoint; and the values they share
+(durations, sizes, ``<key>_file`` secrets). ``daemon.config`` puts them together."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -19,15 +14,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from daemon import yamlfile
-from daemon.errors import ConfigError
 from daemon.yamlfile import AtKey
 
 DEFAULT_DATABASE_URL = "sqlite:///leadpipe.db"
@@ -58,10 +48,10 @@ class _Section(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
-        return _with_secret_files(data, cls.secret_keys)
+        return with_secret_files(data, cls.secret_keys)
 
 
-def _with_secret_files(data: Any, keys: tuple[str, ...] | None) -> Any:
+def with_secret_files(data: Any, keys: tuple[str, ...] | None) -> Any:
     """``data`` with each ``<key>_file`` read into ``<key>``; ``keys=None``: every ``*_file`` key."""
     if not isinstance(data, dict):
         return data
@@ -79,10 +69,10 @@ def _secret_from_file(data: dict[Any, Any], key: str, path: Any) -> None:
     """``data[key]`` from the file ``path`` that ``<key>_file`` named; giving both is an error."""
     if data.get(key):
         raise AtKey((f"{key}_file",), f"give `{key}` or `{key}_file`, not both")
-    data[key] = _read_secret(key, path)
+    data[key] = read_secret(key, path)
 
 
-def _read_secret(key: str, path: Any) -> str:
+def read_secret(key: str, path: Any) -> str:
     """The content of the file ``path`` that ``<key>_file`` named, stripped."""
     try:
         return Path(path).read_text(encoding="utf-8").strip()
@@ -185,6 +175,10 @@ class AgentSettings(_Section):
     crm_user_id: str | None = None
     active: bool = True
     weight: int = Field(1, ge=1, le=100)
+    #: the agent's IANA time zone, for ``hours`` (checked by daemon/routing/flows.py)
+    time_zone: str | None = None
+    #: working hours per day or range of days (``mon-fri: "09:00-17:00"``); none: any time
+    hours: dict[str, str] = Field(default_factory=dict)
 
 
 class RoutingSettings(_Section):
@@ -194,11 +188,23 @@ class RoutingSettings(_Section):
     repeat_window: timedelta = timedelta(days=30)
     #: hot leads are offered in Slack for claiming; off (or Slack not configured): round robin
     offer_hot_leads: bool = True
-    #: how often offers past their claim deadline are looked for
+    #: how often offers past their claim deadline (and leads past their deadline to
+    #: accept) are looked for
     timeout_check_interval: timedelta = timedelta(seconds=5)
+    #: lead flows, first match wins (checked by daemon/routing/flows.py); none: one rotation
+    flows: list[dict[str, Any]] = Field(default_factory=list)
+    #: the office's clock, for flows matching on the time of day
+    time_zone: str = "UTC"
+    #: the default flow's deadline to accept a lead (a flow sets its own); None: none
+    accept_deadline: timedelta | None = None
+    #: an agent missing this many deadlines within a day: the team lead is told
+    miss_alert_after: int = Field(3, ge=1, le=1000)
 
     _durations = field_validator("repeat_window", "timeout_check_interval", mode="before")(
         lambda v: parse_duration(v)
+    )
+    _deadline = field_validator("accept_deadline", mode="before")(
+        lambda v: None if v is None else parse_duration(v)
     )
 
 
@@ -381,162 +387,29 @@ class ProviderSettings(_Section):
     _durations = field_validator("budget", "timeout", mode="before")(lambda v: parse_duration(v))
 
 
-class NotifierSettings(BaseModel):
-    """One outside system; checked by the notifier it names (its own keys vary)."""
+class ModelSettings(_Section):
+    """An OpenAI-compatible chat-completions endpoint (a local Ollama or vLLM server, or a
+    hosted one), optional: with no ``base_url`` (the default) no model is ever asked."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    type: str
+    secret_keys: ClassVar[tuple[str, ...]] = ("api_key",)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _read_secret_files(cls, data: Any) -> Any:
-        # Any `<key>_file` of a notifier is a secret file (api_key_file, secret_file, …).
-        return _with_secret_files(data, None)
+    #: the API's root, e.g. http://127.0.0.1:11434/v1 (Ollama) or https://api.openai.com/v1
+    base_url: str | None = None
+    #: the model's name at that endpoint (``llama3.1:8b``, ``gpt-4o-mini``)
+    model: str = ""
+    api_key: str | None = None
+    #: how long one answer may take
+    timeout: timedelta = timedelta(seconds=20)
+    #: requests per second, per process
+    rate: float = Field(1.0, gt=0)
+    #: what it is asked: ``reading`` — the last resort for an email neither a rule nor the
+    #: reader can read; ``intent`` — what the person wants, beside the built-in reading
+    use_for: tuple[Literal["reading", "intent"], ...] = ("reading",)
 
-
-class Settings(BaseSettings):
-    """The whole configuration, validated once at start."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="LEADPIPE_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
-    #: ``database_url_file`` (read by ``_database_url_file``); named so that an unknown key
-    #: near it is told about it
-    secret_keys: ClassVar[tuple[str, ...]] = ("database_url",)
-
-    database_url: str = DEFAULT_DATABASE_URL
-    rules_dir: Path = Path("rules")
-    fixtures_dir: Path = Path("fixtures/emails")
-    inbox_dir: Path = Path("inbox")
-    #: a file in inbox_dir with no close-write event is taken once unchanged this long
-    inbox_settle: timedelta = timedelta(seconds=10)
-    default_region: str = Field("US", pattern=r"^[A-Z]{2}$")
-    log_format: Literal["text", "json"] = "text"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    regex_timeout: timedelta = timedelta(seconds=1)
-    poll_interval: timedelta = timedelta(seconds=2)
-    mailboxes: list[MailboxSettings] = Field(default_factory=list)
-    slack: SlackSettings = Field(default_factory=SlackSettings)
-    web: WebSettings = Field(default_factory=WebSettings)
-    agents: list[AgentSettings] = Field(default_factory=list)
-    routing: RoutingSettings = Field(default_factory=RoutingSettings)
-    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
-    notifiers: list[NotifierSettings] = Field(default_factory=list)
-    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
-    health: HealthSettings = Field(default_factory=HealthSettings)
-    silence: SilenceSettings = Field(default_factory=SilenceSettings)
-    admin: AdminSettings = Field(default_factory=AdminSettings)
-    #: coordinates and county of a lead's property (daemon/providers/); off by default
-    geocoder: ProviderSettings = Field(default_factory=ProviderSettings)
-
-    _durations = field_validator("regex_timeout", "poll_interval", "inbox_settle", mode="before")(
-        lambda v: parse_duration(v)
-    )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the file (passed in as init values).
-        return (env_settings, init_settings)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _database_url_file(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "database_url_file" in data:
-            data = dict(data)
-            data["database_url"] = _read_secret("database_url", data.pop("database_url_file"))
-        return data
+    _durations = field_validator("timeout", mode="before")(lambda v: parse_duration(v))
 
     @model_validator(mode="after")
-    def _agents_unique(self) -> Settings:
-        for key in ("name", "slack_user_id"):
-            seen: dict[str, str] = {}
-            for i, a in enumerate(self.agents):
-                value = getattr(a, key)
-                if value is not None and value in seen:
-                    raise AtKey(("agents", i, key), f"{seen[value]} has {key} {value!r} already; "
-                                "each agent's must be unique")
-                if value is not None:
-                    seen[value] = a.name
+    def _named(self) -> ModelSettings:
+        if self.base_url and not self.model:
+            raise ValueError("model: give the model's name at base_url (e.g. model: llama3.1:8b)")
         return self
-
-    #: where each value came from (the file's lines, the environment), for errors found
-    #: after loading (``locate_notifier_error``)
-    _origin: tuple[yamlfile.YamlDocument, dict[tuple[str, ...], str]] | None = PrivateAttr(None)
-
-    @property
-    def agents_by_name(self) -> dict[str, AgentSettings]:
-        return {a.name: a for a in self.agents}
-
-
-def locate_notifier_error(settings: Settings, index: int, error: ConfigError) -> ConfigError:
-    """``error``, raised while building ``notifiers[index]`` (the notifier's own checks,
-    which see neither file nor line), as ``file:line: notifiers[i].KEY: problem`` with the
-    key as written (``secrt_file`` where the check saw ``secrt``), or naming the
-    environment variable the entry came from."""
-    doc, env = settings._origin or (yamlfile.YamlDocument(data={}, file=""), {})
-    path: tuple[str | int, ...] = ("notifiers", index)
-    key, problem, suggestion = error.key, error.problem or str(error), error.suggestion
-    if key is not None:
-        if (*path, key) not in doc.lines and (*path, f"{key}_file") in doc.lines:
-            key = f"{key}_file"  # read from a file into `key` before the check saw it
-            suggestion = f"{suggestion}_file" if suggestion else None
-        path = (*path, key)
-    if suggestion:
-        problem += f"; did you mean `{suggestion}`?"
-    where = yamlfile.source_of(path, env)
-    if where is None and doc.file:
-        line = doc.line_of(path)
-        where = f"{doc.file}:{line}" if line else doc.file
-    located = f"{yamlfile.dotted(path)}: {problem}"  # no file: Settings built in code
-    return ConfigError(f"{where}: {located}" if where else located, key=error.key, problem=problem)
-
-
-ENV_PREFIX = "LEADPIPE_"
-
-
-def environment_keys(environ: Mapping[str, str] | None = None) -> dict[tuple[str, ...], str]:
-    """The key path each ``LEADPIPE_`` environment variable sets (``("slack",
-    "claim_timeout")`` for ``LEADPIPE_SLACK__CLAIM_TIMEOUT``), to the name errors give it."""
-    environ = os.environ if environ is None else environ
-    found = {}
-    for name in environ:
-        if name.upper().startswith(ENV_PREFIX) and name.upper() != "LEADPIPE_CONFIG":
-            path = tuple(name[len(ENV_PREFIX):].lower().split("__"))
-            found[path] = f"environment variable {name}"
-    return found
-
-
-def load_settings(path: Path | str | None = None) -> Settings:
-    """Read ``path`` (if given) and the environment into ``Settings``.
-
-    Raises ``ConfigError`` whose message lists every problem as ``file:line: key: what``.
-    """
-    doc = yamlfile.YamlDocument(data={}, file="(defaults)")
-    if path is not None:
-        try:
-            doc = yamlfile.load(path)
-        except FileNotFoundError as exc:
-            raise ConfigError(f"{path}: no such configuration file") from exc
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-        except yamlfile.YamlSyntaxError as exc:
-            raise ConfigError(str(exc)) from exc
-        if doc.data is None:
-            doc = yamlfile.YamlDocument(data={}, file=str(path))
-        elif not isinstance(doc.data, dict):
-            raise ConfigError(f"{path}:1: the configuration must be a mapping of keys")
-    env = environment_keys()
-    try:
-        settings = Settings(**doc.data)
-    except ValidationError as exc:
-        lines = [str(p) for p in yamlfile.problems(doc, exc, model=Settings, elsewhere=env)]
-        raise ConfigError("bad configuration:\n  " + "\n  ".join(lines)) from exc
-    settings._origin = (doc, env)
-    return settings
