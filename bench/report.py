@@ -39,6 +39,8 @@ def runs(quick: bool, soak: int) -> list[tuple[str, list[str]]]:
             ("claim_latency", ["--leads", "30"]),
             ("parse_cost", ["--rounds", "5"]),
             ("crm_burst", ["--leads", "200", "--baseline", "100"]),
+            ("geocode_burst", ["--leads", "300", "--rounds", "1"]),
+            ("intent", []),
             *ACCURACY,
             *soaks,
         ]
@@ -47,6 +49,8 @@ def runs(quick: bool, soak: int) -> list[tuple[str, list[str]]]:
         ("claim_latency", ["--leads", "200"]),
         ("parse_cost", ["--rounds", "30"]),
         ("crm_burst", ["--leads", "1000"]),
+        ("geocode_burst", ["--leads", "1000", "--rounds", "3"]),
+        ("intent", []),
         *ACCURACY,
         *soaks,
     ]
@@ -153,6 +157,16 @@ def main() -> int:
         ("1,000-lead CRM burst (rate-limited Follow Up Boss)", "no 429; paced near the limit",
          "<br>".join(_lines(crm, r"paced|429s|ratio paced"))),
     ]
+    geo = results.get("geocode_burst")
+    rows.append(("1,000-lead burst, geocoder 429 then silent: routing time / no geocoder; geocoded once "
+                 "it returns", "ratio near 1.0; all geocoded; no second over the rate",
+                 "<br>".join(_lines(geo[0], r"^routing time|^inline asks|^geocoded after")) if geo
+                 else "not run"))
+    intent = results.get("intent")
+    rows.append(("inquiry reader, blind intent corpus (158 messages; development = odd files, held-out = even): "
+                 "per label, reader / keywords", "beats the keywords on every label; intent ≥ 90 % (all 158)",
+                 "<br>".join(_lines(intent[0], r"^== |reader/keywords|^target \(issue 18\)")) if intent
+                 else "not run"))
     for corpus_set, what in (("leads+not_leads", "tuned-on set"), ("holdout", "first holdout, since partly tuned"),
                              ("holdout2", "second holdout, since partly tuned"),
                              ("holdout3", "third holdout, never looked at")):

@@ -15,6 +15,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 Intent = Literal["buy", "sell", "rent"]
+#: what the inquiry reader finds (daemon/qualifying/intent.py): also someone doing both
+InquiryIntent = Literal["buy", "sell", "rent", "buy_and_sell"]
+Urgency = Literal["now", "soon", "later", "browsing"]
 Tier = Literal["hot", "standard", "low"]
 
 INTENTS: tuple[str, ...] = ("buy", "sell", "rent")
@@ -64,9 +67,91 @@ class Property:
     price: float | None = None
     mls_id: str | None = None
     url: str | None = None
+    #: the offline check of the address against the USPS ZIP code database
+    #: (daemon/qualifying/address.py): ``True`` the parts agree, ``False`` they contradict
+    #: each other or the database, ``None`` nothing to check; ``address_check`` says why
+    #: (``None`` with no address at all); ``address_usps`` is the street in USPS style
+    #: (``123 MAIN ST APT 4B``), beside ``address``, which stays as the lead wrote it
+    address_verified: bool | None = None
+    address_check: str | None = None
+    address_usps: str | None = None
+    #: filled by the geocoder, if one is configured (daemon/providers/geocoding.py), inline or
+    #: later; ``None`` until then, and for an address the provider found no match for
+    latitude: float | None = None
+    longitude: float | None = None
+    county: str | None = None
+    #: the provider's own match quality (``ROOFTOP``, ``Exact``, …) and the provider's name
+    geocode_quality: str | None = None
+    geocoder: str | None = None
 
     def is_empty(self) -> bool:
         return all(v is None for v in dataclasses.astuple(self))
+
+    def with_geocode(self, geo: Geocode) -> Property:
+        """This property with a geocoder's answer on it (unchanged when it found no match)."""
+        if not geo.found:
+            return self
+        return dataclasses.replace(self, latitude=geo.latitude, longitude=geo.longitude,
+                                   county=geo.county, geocode_quality=geo.quality,
+                                   geocoder=geo.provider)
+
+
+@dataclass(frozen=True)
+class Geocode:
+    """One geocoder's answer about one address: where it is, or that it found no match
+    (``found`` False, the rest ``None``) — a result, not an error, and cached like one."""
+
+    provider: str
+    found: bool
+    latitude: float | None = None
+    longitude: float | None = None
+    county: str | None = None
+    #: the provider's own word for how good the match is
+    quality: str | None = None
+    matched_address: str | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One social or professional profile of the person: the network (``linkedin``,
+    ``twitter``, ``facebook``, ``github``, …) and its https URL."""
+
+    network: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """What a person-enrichment provider says about the lead's person (looked up by email):
+    where they work, as what, and their public profiles — context for the agent, never a
+    contact value (it never changes the lead's name, email or phone). ``found`` False is
+    "no match" (the rest empty): a result, cached like one, never put on a lead.
+    ``likelihood`` is the provider's own confidence (People Data Labs: 1–10), if it gives one."""
+
+    provider: str
+    found: bool
+    company: str | None = None
+    title: str | None = None
+    profiles: tuple[Profile, ...] = ()
+    likelihood: int | None = None
+
+    def headline(self) -> str | None:
+        """``Broker Associate at Compass``, ``Compass`` or ``Broker Associate``; ``None``: neither."""
+        if self.title and self.company:
+            return f"{self.title} at {self.company}"
+        return self.title or self.company
+
+    def summary(self) -> str:
+        """One line of plain text for an agent (the DM, the CRM note): ``Broker Associate at
+        Compass · linkedin https://… · twitter https://… (peopledatalabs, likelihood 8)``."""
+        parts = [self.headline() or "", *(f"{p.network} {p.url}" for p in self.profiles)]
+        source = self.provider + (f", likelihood {self.likelihood}" if self.likelihood is not None else "")
+        return " · ".join(x for x in parts if x) + f" ({source})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"provider": self.provider, "company": self.company, "title": self.title,
+                "profiles": [{"network": p.network, "url": p.url} for p in self.profiles],
+                "likelihood": self.likelihood}
 
 
 @dataclass(frozen=True)
@@ -75,6 +160,30 @@ class ScoreLine:
 
     name: str
     points: int
+
+
+@dataclass(frozen=True)
+class Inquiry:
+    """What the lead's message says about the transaction (``daemon/qualifying/intent.py``).
+
+    ``intent`` may be ``buy_and_sell``; ``urgency`` is ``now`` (within ~11 days), ``soon``
+    (12-90 days), ``later``, ``browsing`` (hedged, no timeframe) or ``None`` (no cue);
+    ``pre_approved``/``cash``/``investor`` are ``None`` when not said (and always for a
+    lead that is not a purchase); ``timeline_days`` counts from the lead's received date.
+    ``evidence`` says which phrase decided each finding; it is not part of the JSON contract.
+    """
+
+    intent: InquiryIntent | None = None
+    urgency: Urgency | None = None
+    pre_approved: bool | None = None
+    cash: bool | None = None
+    investor: bool | None = None
+    timeline_days: int | None = None
+    evidence: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"intent": self.intent, "urgency": self.urgency, "pre_approved": self.pre_approved,
+                "cash": self.cash, "investor": self.investor, "timeline_days": self.timeline_days}
 
 
 @dataclass(frozen=True)
@@ -102,6 +211,10 @@ class Lead:
     tier: Tier = "standard"
     warnings: tuple[str, ...] = ()
     score_breakdown: tuple[ScoreLine, ...] = ()
+    inquiry: Inquiry = field(default_factory=Inquiry)
+    #: what the enrichment provider said about the person, if one is configured and found
+    #: them (daemon/providers/enrichment.py), inline or later; ``None`` otherwise
+    enrichment: Enrichment | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The lead contract of DESIGN.md, as a JSON-ready dict."""
@@ -123,10 +236,20 @@ class Lead:
                 "price": _number(self.property.price),
                 "mls_id": self.property.mls_id,
                 "url": self.property.url,
+                "address_verified": self.property.address_verified,
+                "address_check": self.property.address_check,
+                "address_usps": self.property.address_usps,
+                "latitude": self.property.latitude,
+                "longitude": self.property.longitude,
+                "county": self.property.county,
+                "geocode_quality": self.property.geocode_quality,
+                "geocoder": self.property.geocoder,
             },
             "budget_min": _number(self.budget_min),
             "budget_max": _number(self.budget_max),
             "intent": self.intent,
+            "inquiry": self.inquiry.to_json(),
+            "enrichment": self.enrichment.to_json() if self.enrichment else None,
             "message": self.message,
             "score": self.score,
             "tier": self.tier,

@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from daemon.config import Settings, load_settings
+from daemon.config import ProviderSettings, Settings, load_settings, locate_error
 from daemon.delivery.alerts import Alerts
-from daemon.delivery.dispatch import Dispatcher, RetryPolicy, build_notifiers
+from daemon.delivery.dispatch import Dispatcher, RetryPolicy, build_notifiers, lead_destinations
 from daemon.errors import ConfigError, MailboxError, StorageError
 from daemon.intake.imap import MailboxWatcher
 from daemon.intake.inbox import DirectoryInbox, accept_many
@@ -33,8 +33,13 @@ from daemon.ops.metrics import Metrics
 from daemon.ops.silence import SilenceMonitor
 from daemon.pipeline import Processed, Worker
 from daemon.pipeline.reload import RulesReloader
+from daemon.providers.asking import Asking
+from daemon.providers.enrichment import Enriching
+from daemon.providers.geocoding import Geocoding
+from daemon.providers.model import ChatModel
 from daemon.routing.assign import Router
 from daemon.routing.decide import Roster
+from daemon.routing.flows import load_plan
 from storage import mailboxes
 from storage.db import Database
 from storage.inbound import Stored
@@ -46,6 +51,8 @@ if TYPE_CHECKING:
     from daemon.web.socket_mode import SocketMode
 
 log = logging.getLogger(__name__)
+
+A = TypeVar("A", bound=Asking[Any])
 
 #: how long after SIGTERM/SIGINT a stopping daemon waits for its watchers, in all: a
 #: watcher normally stops within half a second, and this leaves room inside the 10 s a
@@ -68,7 +75,8 @@ class Service:
         # the worker reads self.engine for each email. Alerts go through self.alert.
         self.rules_reloader = RulesReloader(settings.rules_dir, region=settings.default_region,
                                             regex_timeout=settings.regex_timeout,
-                                            alert=lambda text: self.alert(text))
+                                            alert=lambda text: self.alert(text),
+                                            model=ChatModel.from_settings(settings.model))
         self.engine = self.rules_reloader.engine
         self.drift = DriftMonitor(lambda text: self.alert(text))
         for e in self.engine.rules.errors:
@@ -91,8 +99,17 @@ class Service:
             self.db, self.notifiers, alerts=self.alerts, lease=d.lease,
             policy=RetryPolicy(max_attempts=d.max_attempts, base=d.backoff_base, cap=d.backoff_cap))
         self._console = console
+        # The geocoder and the person enricher, if configured: each asked inline within its
+        # budget, else later by its own runner thread (never the dispatcher's), so neither
+        # can stall a lead.
+        self.geocoding = self._provider(Geocoding, settings.geocoder, "geocoder")
+        self.enrichment = self._provider(Enriching, settings.enrichment, "enrichment")
+        self.askers: list[Asking[Any]] = [a for a in (self.geocoding, self.enrichment) if a]
+        #: set when a lead was stored, so each provider's runner looks for deferred rows
+        self.provider_wakes = {a.kind: threading.Event() for a in self.askers}
         self.worker = Worker(self.db, lambda: self.engine, on_processed=self._processed,
-                             router=self.router)
+                             router=self.router, geocoding=self.geocoding,
+                             enrichment=self.enrichment)
         # Metrics (GET /metrics) are fed by hooks where things happen; silence is a job.
         self.metrics = Metrics(self.db)
         self.dispatcher.on_sent = self.metrics.sent
@@ -104,9 +121,21 @@ class Service:
         #: this daemon's row in ``heartbeats``, written while ``run_forever`` runs
         self.heartbeat = Beater(self.db)
 
+    def _provider(self, kind: type[A], settings: ProviderSettings, section: str) -> A | None:
+        """The provider ``settings`` configure, or ``None``; a bad provider name or a missing
+        key is a ``ConfigError`` naming its line in the config file."""
+        try:
+            return kind.from_settings(self.db, settings, alerts=self.alerts,
+                                      destinations=lead_destinations(self.settings),
+                                      wake_dispatcher=self.deliver_wake.set)
+        except ConfigError as exc:  # an unknown provider, a key it needs: name the line
+            raise locate_error(self.settings, (section,), exc) from exc
+
     def _processed(self, result: Processed) -> None:
         # After the commit: the outbox rows it wrote are visible to the dispatcher now.
         self.deliver_wake.set()
+        for wake in self.provider_wakes.values():
+            wake.set()
         self.drift.observe(result)
         self.metrics.processed(result)
         if self._console is not None:
@@ -134,10 +163,16 @@ class Service:
             self.alert(f"{self.config_path} changed but does not load; the agents in force are "
                        f"kept: {exc}")
             return False
-        roster = Roster.of(fresh.agents)
-        if roster == self.router.roster:
+        try:
+            plan = load_plan(fresh)  # the teams and flows name the agents: reloaded with them
+        except ConfigError as exc:
+            self.alert(f"{self.config_path} changed but its routing does not load; the agents, "
+                       f"teams and flows in force are kept: {exc}")
             return False
-        self.router.roster = roster
+        roster = Roster.of(fresh.agents)
+        if roster == self.router.roster and plan == self.router.plan:
+            return False
+        self.router.roster, self.router.plan = roster, plan
         log.info("agents reloaded from %s: %s", self.config_path,
                  ", ".join(f"{a.name}{'' if a.active else ' (inactive)'}" for a in roster.agents) or "none")
         return True
@@ -155,9 +190,11 @@ class Service:
             log.exception("the rules reload job failed")
 
     def expire_offers(self) -> None:
-        """The claim-timeout job: offers past their deadline fall back to round robin."""
+        """The claim-timeout job: offers past their deadline fall back to round robin, and
+        leads not accepted by their deadline move to the team's next agent."""
         try:
             self.router.expire_offers()
+            self.router.expire_deadlines()
         except Exception as exc:  # isolation boundary: a scheduled job logs and alerts
             log.exception("the claim-timeout job failed")
             try:
@@ -192,6 +229,11 @@ class Service:
         while batch := self.worker.run_pending():
             results.extend(batch)
         self.router.expire_offers()
+        self.router.expire_deadlines()
+        for asker in self.askers:
+            # bounded by one look-up's timeout: a silent provider must not hold `run --once`;
+            # what is left is looked up by the next run
+            asker.drain(deadline=time.monotonic() + asker.timeout)
         sent = self.dispatcher.drain()
         if sent:
             log.info("%d deliveries attempted: %d delivered", len(sent),
@@ -230,6 +272,10 @@ class Service:
         dispatcher = threading.Thread(target=self.dispatcher.run, args=(self.stop, self.deliver_wake),
                                       name="dispatcher", daemon=True)
         dispatcher.start()
+        runners = [threading.Thread(target=a.run, args=(self.stop, self.provider_wakes[a.kind]),
+                                    name=a.words.doing, daemon=True) for a in self.askers]
+        for runner in runners:
+            runner.start()
         while not self.stop.is_set():
             try:
                 if inbox is not None:
@@ -250,6 +296,10 @@ class Service:
         for part in slack_side:
             part.stop()
         dispatcher.join(timeout=2)
+        for wake in self.provider_wakes.values():
+            wake.set()
+        for runner in runners:
+            runner.join(timeout=2)  # daemon=True: a call in flight is retried from its row
         # One deadline for all watchers, counted from the signal: the worker may have
         # spent some of the 10 s finishing its batch.
         deadline = (self._stop_requested or time.monotonic()) + _JOIN_WATCHERS

@@ -142,6 +142,10 @@ class Notifier(Protocol):
     # Optional: ``per_person: ClassVar[bool] = True`` makes the dispatcher send one
     # person's rows of an action one at a time, earliest lead first, and fill
     # ``Action.person`` (daemon/delivery/dispatch.py).
+    # Optional: a classmethod ``update_actions(changed: str) -> tuple[str, ...]`` names the
+    # actions that tell the system a lead it was sent has changed (``changed``: ``geocode``,
+    # ``enrichment``); without it a late answer reaches only rows not sent yet
+    # (daemon/providers/asking.py).
 
     def cost(self, action: str) -> Mapping[str, int]:
         """How many calls of each rate-limit bucket one ``action`` makes (at most, usually)."""

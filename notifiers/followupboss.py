@@ -156,7 +156,8 @@ def event_body(stored: StoredLead, routed: Routed, *, system: str) -> dict[str, 
 
 
 def message(stored: StoredLead, routed: Routed) -> str:
-    """The lead's own message, then one line of what leadpipe knows (budget, score, agent)."""
+    """The lead's own message, then one line of what leadpipe knows (budget, score, agent),
+    and one of what the enrichment provider knows about the person, if it was asked."""
     lead = stored.lead
     parts = [f"score {lead.score} ({lead.tier})"]
     lo, hi = lead.budget_min, lead.budget_max
@@ -166,6 +167,8 @@ def message(stored: StoredLead, routed: Routed) -> str:
         parts.append(f"assigned to {agent_text(routed)} ({routed.get('why')})")
     parts.append(f"leadpipe lead #{stored.id}")
     about = "— " + " · ".join(parts)
+    if lead.enrichment is not None:
+        about += f"\nAbout them: {lead.enrichment.summary()}"
     return f"{lead.message}\n\n{about}" if lead.message else about
 
 

@@ -52,14 +52,19 @@ class JsonApi:
     def call(self, method: str, path: str, *, json_body: Any = None, content: bytes | None = None,
              params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
              handles: Collection[int] = (), settle: float | None = None,
-             shown: str | None = None) -> httpx.Response:
+             shown: str | None = None, timeout: float | None = None) -> httpx.Response:
         """One request. Returns the response for 2xx and for the statuses in ``handles``;
         raises ``TransientDeliveryError`` / ``PermanentDeliveryError`` otherwise. ``shown``
-        names the target in errors instead of ``path`` (a URL with a token in it)."""
+        names the target in errors instead of ``path`` (a URL with a token in it);
+        ``timeout`` bounds this request instead of the client's timeouts: a third of it to
+        connect, the rest to read the answer (a budget, not a per-step limit)."""
         what = f"{self.label} {method} {shown or path}"
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = httpx.Timeout(timeout * 2 / 3, connect=timeout / 3)
         try:
             resp = self.client.request(method, path, json=json_body, content=content,
-                                       params=params, headers=headers)
+                                       params=params, headers=headers, **extra)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # never reached the server: safe to retry at once
             raise TransientDeliveryError(f"{what}: cannot connect: {_reason(exc)}") from exc

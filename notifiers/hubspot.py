@@ -13,6 +13,8 @@ Three actions, three outbox rows with their own idempotency keys, sent in that o
 - ``note`` — the inquiry, associated with the contact.
 - ``task`` — a follow-up for the agent (``hubspot_owner_id`` = the agent's
   ``crm_user_id``), associated with the contact; not for drip leads.
+- ``enrichment_note`` — only when the person's enrichment (company, title, profiles) came
+  after the lead was sent (``update_actions``): a second note on the same contact.
 
 A note or task whose contact is not delivered yet waits for it: its retries come
 ``delivery.lease``/64 later, doubling up to a whole lease (attempts 1–7 span about two
@@ -48,6 +50,8 @@ from notifiers.http import JsonApi, json_of, text_of
 from notifiers.options import Options
 
 CONTACT, NOTE, TASK = "contact", "note", "task"
+#: a second note, when the person's enrichment arrived after the lead was sent
+ENRICHMENT_NOTE = "enrichment_note"
 
 POLICIES = ("crm_wins", "lead_wins", "fill_empty")
 #: the contact properties leadpipe writes, with their default policy
@@ -70,7 +74,7 @@ class HubSpot:
     """The HubSpot notifier (a private app's access token). Raises ``DeliveryError``s."""
 
     name: ClassVar[str] = "hubspot"
-    actions: ClassVar[frozenset[str]] = frozenset({CONTACT, NOTE, TASK})
+    actions: ClassVar[frozenset[str]] = frozenset({CONTACT, NOTE, TASK, ENRICHMENT_NOTE})
     keys: ClassVar[frozenset[str]] = frozenset({
         "base_url", "access_token", "fields", "search_lag", "task_due", "search_rate_limit"})
     #: how many of a waiting note's or task's retries double up to a lease (see _contact_of)
@@ -136,9 +140,16 @@ class HubSpot:
             return (CONTACT, NOTE)  # a drip campaign follows it up, not a person
         return (CONTACT, NOTE, TASK)
 
+    @classmethod
+    def update_actions(cls, changed: str) -> tuple[str, ...]:
+        """A late enrichment is a second, short note on the contact (the first stays the
+        record of what was sent); a late geocode changes nothing HubSpot is sent."""
+        return (ENRICHMENT_NOTE,) if changed == "enrichment" else ()
+
     def deliver(self, lead: StoredLead | None, action: Action) -> Outcome:
         """Perform ``action``; raises ``TransientDeliveryError`` / ``PermanentDeliveryError``."""
-        handler = {CONTACT: self._contact, NOTE: self._note, TASK: self._task}.get(action.name)
+        handler = {CONTACT: self._contact, NOTE: self._note, TASK: self._task,
+                   ENRICHMENT_NOTE: self._enrichment_note}.get(action.name)
         if handler is None:
             raise PermanentDeliveryError(f"hubspot has no action {action.name!r}")
         if lead is None:
@@ -199,6 +210,15 @@ class HubSpot:
         contact_id = self._contact_of(action)
         props = {"hs_timestamp": _iso(stored.lead.received_at or self.clock()),
                  "hs_note_body": note_body(stored, action.params)}
+        return self._engagement("note", props, action, contact_id, NOTE_TO_CONTACT)
+
+    def _enrichment_note(self, stored: StoredLead, action: Action) -> Outcome:
+        contact_id = self._contact_of(action)
+        if stored.lead.enrichment is None:
+            raise PermanentDeliveryError("hubspot enrichment_note: the lead has no enrichment")
+        body = (f"<p><b>About them</b> (leadpipe lead #{stored.id}): "
+                f"{html.escape(stored.lead.enrichment.summary())}</p>")
+        props = {"hs_timestamp": _iso(self.clock()), "hs_note_body": body}
         return self._engagement("note", props, action, contact_id, NOTE_TO_CONTACT)
 
     def _task(self, stored: StoredLead, action: Action) -> Outcome:
@@ -318,6 +338,8 @@ def note_body(stored: StoredLead, routed: Routed) -> str:
                                           if v is not None))
     if lead.intent:
         lines.append(f"Wants to {e(lead.intent)}")
+    if lead.enrichment is not None:
+        lines.append(f"About them: {e(lead.enrichment.summary())}")
     if routed.get("agent"):
         lines.append(f"Assigned to {e(str(agent_text(routed)))} ({e(str(routed.get('why')))})")
     elif routed.get("status") == "drip":

@@ -52,10 +52,15 @@ CLAIM_OFFER = "claim_offer"  # the Block Kit message with the Claim button
 CLAIM_UPDATE = "claim_update"  # that message edited: claimed by whom, or timed out
 CLAIM_TAKEN = "claim_taken"  # ephemeral to a late clicker: already claimed by @name
 DM_AGENT = "dm_agent"  # the full contact, by DM to the agent who has the lead
+DM_NOTICE = "dm_notice"  # one line by DM: a lead moved away from you, a team mate missed leads
 ALERT = "alert"  # a line in the tech channel
 
 #: the ``action_id`` of the Claim button; its ``value`` is the lead id
 CLAIM_ACTION_ID = "claim_lead"
+#: the ``action_id`` of the Accept button in an assignment DM; its ``value`` is the lead id
+ACCEPT_ACTION_ID = "accept_lead"
+#: the ``action_id`` of the "Away for today" button beside it: no more leads until tomorrow
+AWAY_ACTION_ID = "away_today"
 
 #: the message metadata ``event_type`` whose ``event_payload.key`` is the post's outbox key
 MARKER_EVENT = "leadpipe_delivery"
@@ -80,7 +85,7 @@ class Slack:
 
     name: ClassVar[str] = "slack"
     actions: ClassVar[frozenset[str]] = frozenset(
-        {CLAIM_OFFER, CLAIM_UPDATE, CLAIM_TAKEN, DM_AGENT, ALERT}
+        {CLAIM_OFFER, CLAIM_UPDATE, CLAIM_TAKEN, DM_AGENT, DM_NOTICE, ALERT}
     )
 
     def __init__(
@@ -137,12 +142,13 @@ class Slack:
             CLAIM_OFFER: self._claim_offer,
             CLAIM_UPDATE: self._claim_update,
             CLAIM_TAKEN: self._claim_taken,
+            DM_NOTICE: self._dm_notice,
             DM_AGENT: self._dm_agent,
             ALERT: self._alert,
         }.get(action.name)
         if handler is None:
             raise PermanentDeliveryError(f"slack has no action {action.name!r}")
-        if action.name != ALERT and lead is None:
+        if action.name not in (ALERT, DM_NOTICE) and lead is None:
             raise PermanentDeliveryError(f"slack {action.name} needs a lead")
         return handler(lead, action)
 
@@ -169,9 +175,11 @@ class Slack:
         channel = action.params.get("channel") or self.hot_leads_channel
         if not channel:
             raise PermanentDeliveryError("slack: no hot_leads_channel configured")
-        blocks = offer_blocks(lead, self.clock())
+        pond = bool(action.params.get("pond"))
+        blocks = offer_blocks(lead, self.clock(), pond=pond)
+        what = "Lead in the pond" if pond else "Hot lead"
         return self._post(action, channel, blocks=blocks,
-                          text=f"Hot lead: {lead.lead.first_name or 'someone'} — claim it",
+                          text=f"{what}: {lead.lead.first_name or 'someone'} — claim it",
                           unfurl_links=False)
 
     def _claim_update(self, lead: StoredLead | None, action: Action) -> Outcome:
@@ -200,7 +208,22 @@ class Slack:
         if not channel:
             raise PermanentDeliveryError("conversations.open returned no channel")
         text = dm_text(lead, action.params, region=self.region)
-        return self._post(action, channel, text=text, unfurl_links=False)
+        if not action.params.get("accept"):
+            return self._post(action, channel, text=text, unfurl_links=False)
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
+                  {"type": "actions", "block_id": f"accept_{lead.id}", "elements": [
+                      {"type": "button", "action_id": ACCEPT_ACTION_ID, "value": str(lead.id),
+                       "style": "primary", "text": {"type": "plain_text", "text": "Accept"}},
+                      {"type": "button", "action_id": AWAY_ACTION_ID, "value": str(lead.id),
+                       "text": {"type": "plain_text", "text": "Away for today"}}]}]
+        return self._post(action, channel, text=text, blocks=blocks, unfurl_links=False)
+
+    def _dm_notice(self, lead: StoredLead | None, action: Action) -> Outcome:
+        opened = self._call("conversations_open", users=action.params["user"])
+        channel = (opened.get("channel") or {}).get("id")
+        if not channel:
+            raise PermanentDeliveryError("conversations.open returned no channel")
+        return self._post(action, channel, text=str(action.params.get("text", "")), unfurl_links=False)
 
     def _alert(self, lead: StoredLead | None, action: Action) -> Outcome:
         if not self.alerts_channel:
@@ -313,7 +336,8 @@ def _retry_after(headers: Mapping[str, Any] | None, now: datetime) -> datetime |
 # -- what the messages say ---------------------------------------------------------------
 
 
-def offer_blocks(stored: StoredLead, now: datetime, *, with_button: bool = True) -> list[dict[str, Any]]:
+def offer_blocks(stored: StoredLead, now: datetime, *, with_button: bool = True,
+                 pond: bool = False) -> list[dict[str, Any]]:
     """The claim message: enough to decide, never the contact (that goes by DM)."""
     lead = stored.lead
     fields = [
@@ -323,9 +347,13 @@ def offer_blocks(stored: StoredLead, now: datetime, *, with_button: bool = True)
         ("Source", lead.source),
         ("Lead age", age(lead.received_at or stored.created_at, now)),
     ]
+    if lead.enrichment is not None and lead.enrichment.headline():
+        # where they work, never their profiles: the offer is read by every agent
+        fields.append(("Works as", str(lead.enrichment.headline())))
     blocks: list[dict[str, Any]] = [
         {"type": "section",
-         "text": {"type": "mrkdwn", "text": f":fire: *Hot lead: {_esc(lead.first_name or 'someone')}*"
+         "text": {"type": "mrkdwn", "text": (":fishing_pole_and_fish: *Lead in the pond: " if pond
+                                             else ":fire: *Hot lead: ") + f"{_esc(lead.first_name or 'someone')}*"
                   + (f" wants to {lead.intent}" if lead.intent else "")},
          "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{_esc(v)}"} for k, v in fields]},
     ]
@@ -351,6 +379,7 @@ def update_line(params: Mapping[str, Any]) -> str:
 def dm_text(stored: StoredLead, params: Mapping[str, Any], *, region: str = "US") -> str:
     lead = stored.lead
     why = {"claimed": "you claimed", "round_robin": "your round-robin turn",
+           "flow": "a lead flow names you", "reassigned": "not accepted in time by another agent",
            "timeout": "unclaimed in the channel, your round-robin turn",
            "repeat": "a new inquiry from a person you already have"}.get(str(params.get("why")), "assigned to you")
     p = lead.property
@@ -366,6 +395,8 @@ def dm_text(stored: StoredLead, params: Mapping[str, Any], *, region: str = "US"
         lines.append(f"Budget: {budget(lead)}")
     if lead.message:
         lines.append(f"> {_esc(lead.message[:1500])}")
+    if lead.enrichment is not None:
+        lines.append(f"About them: {_esc(lead.enrichment.summary())}")
     lines.append(f"Source: {lead.source} · score {lead.score} ({lead.tier})")
     if params.get("repeat_of"):
         lines.append(f"Earlier lead of the same person: #{params['repeat_of']}")

@@ -10,6 +10,10 @@ The body is the stored lead of DESIGN.md (the lead contract plus ``id``, ``statu
 - ``Idempotency-Key: lead:<id>:<notifier>:lead`` — the same on every retry, so a receiver
   that stores it drops a repeat.
 
+A lead already sent that changes later (its geocode arrived after it was routed) is POSTed
+again, whole, as action ``lead_update``: the same body and signature, ``X-Leadpipe-Event:
+lead.updated`` and ``Idempotency-Key: lead:<id>:<notifier>:lead_update:<what>`` (``geocode``).
+
 2xx is delivered; 408, 429 (``Retry-After`` honoured), 5xx, timeouts and refused
 connections are retried; any other 4xx is dead at once (and alerted).
 """
@@ -31,6 +35,9 @@ from notifiers.http import JsonApi, text_of
 from notifiers.options import Options
 
 LEAD = "lead"
+#: the lead again, whole, after something was added to it (``update_actions``)
+LEAD_UPDATE = "lead_update"
+EVENT_HEADER = "X-Leadpipe-Event"
 SIGNATURE_HEADER = "X-Leadpipe-Signature"
 #: how old a signature ``verify`` accepts by default
 TOLERANCE = 300.0
@@ -40,7 +47,7 @@ class Webhook:
     """The webhook notifier. Raises ``DeliveryError`` subclasses; never sleeps."""
 
     name: ClassVar[str] = "webhook"
-    actions: ClassVar[frozenset[str]] = frozenset({LEAD})
+    actions: ClassVar[frozenset[str]] = frozenset({LEAD, LEAD_UPDATE})
     keys: ClassVar[frozenset[str]] = frozenset({"url", "secret", "headers"})
 
     def __init__(self, url: str, secret: str, *, headers: Mapping[str, str] | None = None,
@@ -79,9 +86,15 @@ class Webhook:
     def lead_actions(cls, routed: Routed) -> tuple[str, ...]:
         return (LEAD,)
 
+    @classmethod
+    def update_actions(cls, changed: str) -> tuple[str, ...]:
+        """The actions telling the receiver that a lead it has changed (``changed``: what,
+        e.g. ``geocode``): the whole lead POSTed again."""
+        return (LEAD_UPDATE,)
+
     def deliver(self, lead: StoredLead | None, action: Action) -> Outcome:
         """POST the lead, signed; raises ``TransientDeliveryError`` / ``PermanentDeliveryError``."""
-        if action.name != LEAD or lead is None:
+        if action.name not in self.actions or lead is None:
             raise PermanentDeliveryError(f"webhook cannot {action.name!r} without a lead")
         body = json.dumps(payload(lead, action.params), ensure_ascii=False,
                           separators=(",", ":")).encode()
@@ -89,6 +102,8 @@ class Webhook:
         headers = {"Content-Type": "application/json",
                    SIGNATURE_HEADER: signature_header(self.secret, stamp, body),
                    "Idempotency-Key": action.idempotency_key}
+        if action.name == LEAD_UPDATE:
+            headers[EVENT_HEADER] = "lead.updated"
         # errors name the host only: a webhook URL often carries its own token
         resp = self.api.call("POST", self.url, content=body, headers=headers,
                              shown=urlsplit(self.url).netloc)

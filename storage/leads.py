@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from daemon.lead import Lead, Property, ScoreLine, StoredLead
+from daemon.lead import Inquiry, Lead, Property, ScoreLine, StoredLead
+from storage import enrichments
 from storage.models import LeadRow
 
 
@@ -36,9 +38,19 @@ def insert(
         property_price=p.price,
         property_mls_id=p.mls_id,
         property_url=p.url,
+        property_address_verified=p.address_verified,
+        property_address_check=p.address_check,
+        property_address_usps=p.address_usps,
+        property_latitude=p.latitude,
+        property_longitude=p.longitude,
+        property_county=p.county,
+        property_geocode_quality=p.geocode_quality,
+        property_geocoder=p.geocoder,
         budget_min=lead.budget_min,
         budget_max=lead.budget_max,
         intent=lead.intent,
+        inquiry={**lead.inquiry.to_json(), "evidence": list(lead.inquiry.evidence)},
+        enrichment=lead.enrichment.to_json() if lead.enrichment else None,
         message=lead.message,
         score=lead.score,
         tier=lead.tier,
@@ -82,6 +94,16 @@ def newest(
     return [to_value(r) for r in session.scalars(q)]
 
 
+def _inquiry(stored: dict[str, Any] | None) -> Inquiry:
+    """The inquiry as stored (0010); a lead stored before it has none (every finding null)."""
+    if not stored:
+        return Inquiry()
+    return Inquiry(intent=stored.get("intent"), urgency=stored.get("urgency"),
+                   pre_approved=stored.get("pre_approved"), cash=stored.get("cash"),
+                   investor=stored.get("investor"), timeline_days=stored.get("timeline_days"),
+                   evidence=tuple(str(e) for e in stored.get("evidence") or ()))
+
+
 def to_value(row: LeadRow) -> StoredLead:
     lead = Lead(
         source=row.source,
@@ -101,10 +123,20 @@ def to_value(row: LeadRow) -> StoredLead:
             price=row.property_price,
             mls_id=row.property_mls_id,
             url=row.property_url,
+            address_verified=row.property_address_verified,
+            address_check=row.property_address_check,
+            address_usps=row.property_address_usps,
+            latitude=row.property_latitude,
+            longitude=row.property_longitude,
+            county=row.property_county,
+            geocode_quality=row.property_geocode_quality,
+            geocoder=row.property_geocoder,
         ),
         budget_min=row.budget_min,
         budget_max=row.budget_max,
         intent=row.intent,  # type: ignore[arg-type]
+        inquiry=_inquiry(row.inquiry),
+        enrichment=enrichments.from_json(row.enrichment),
         message=row.message,
         score=row.score,
         tier=row.tier,  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -140,9 +141,15 @@ class LeadRow(Base):
     property_price: Mapped[float | None] = mapped_column(Float)
     property_mls_id: Mapped[str | None] = mapped_column(String(100))
     property_url: Mapped[str | None] = mapped_column(Text)
+    # the offline address check (0008): verified true/false/NULL, why, the USPS street
+    property_address_verified: Mapped[bool | None] = mapped_column(Boolean)
+    property_address_check: Mapped[str | None] = mapped_column(Text)
+    property_address_usps: Mapped[str | None] = mapped_column(Text)
     budget_min: Mapped[float | None] = mapped_column(Float)
     budget_max: Mapped[float | None] = mapped_column(Float)
     intent: Mapped[str | None] = mapped_column(String(10))
+    # what the inquiry reader found (0010): Inquiry.to_json() plus its evidence; NULL before it
+    inquiry: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     message: Mapped[str | None] = mapped_column(Text)
     score: Mapped[int] = mapped_column(Integer, default=0)
     tier: Mapped[str] = mapped_column(String(10))
@@ -161,6 +168,21 @@ class LeadRow(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the earlier lead of the same person whose agent this repeat inquiry kept
     repeat_of: Mapped[int | None] = mapped_column(Integer)
+    # the geocoder's answer (0007), inline or later; NULL until then
+    property_latitude: Mapped[float | None] = mapped_column(Float)
+    property_longitude: Mapped[float | None] = mapped_column(Float)
+    property_county: Mapped[str | None] = mapped_column(String(200), index=True)
+    property_geocode_quality: Mapped[str | None] = mapped_column(String(50))
+    property_geocoder: Mapped[str | None] = mapped_column(String(50))
+    # lead flows (0009): the flow and team that routed it, when its agent accepted it, and
+    # when it moves on unaccepted (NULL: no deadline)
+    flow: Mapped[str | None] = mapped_column(String(100))
+    team: Mapped[str | None] = mapped_column(String(100))
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accept_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # the enrichment provider's answer about the person (0011): Enrichment.to_json(); NULL
+    # until it answered with a match, or with no provider
+    enrichment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class DeadLetterRow(Base):
@@ -247,7 +269,8 @@ class RoutingEventRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
-    # assigned | offered | claimed | claim_lost | timeout | repeat | drip | unassigned
+    # assigned | offered | claimed | claim_lost | timeout | repeat | drip | unassigned |
+    # pond | accepted | missed (not accepted in time) | reassigned (the next agent got it)
     kind: Mapped[str] = mapped_column(String(16))
     agent: Mapped[str | None] = mapped_column(String(200))
     slack_user_id: Mapped[str | None] = mapped_column(String(50))
@@ -255,6 +278,20 @@ class RoutingEventRow(Base):
     turn: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the flow behind this step (0009); NULL: the default flow, or before 0009
+    flow: Mapped[str | None] = mapped_column(String(100))
+
+
+class AgentAwayRow(Base):
+    """An agent set away (``leadpipe agents away``, 0009): skipped by round robin and claims
+    until ``until``. ``leadpipe agents back`` deletes the row."""
+
+    __tablename__ = "agent_away"
+
+    agent: Mapped[str] = mapped_column(String(200), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    set_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class MailboxStateRow(Base):
@@ -320,3 +357,83 @@ class SlackSignatureRow(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: the request's own timestamp plus the 5 minutes: after this the row can go
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class GeocodeRow(Base):
+    """One provider's answer about one normalized address (0007), so the same address is
+    never asked twice of it. ``found`` false is an answer too: the provider had no match."""
+
+    __tablename__ = "geocodes"
+    __table_args__ = (UniqueConstraint("provider", "address_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(50))
+    #: the address as asked, normalized (``storage.geocodes.address_key``)
+    address_key: Mapped[str] = mapped_column(String(500))
+    found: Mapped[bool] = mapped_column(Boolean)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    county: Mapped[str | None] = mapped_column(String(200))
+    quality: Mapped[str | None] = mapped_column(String(50))
+    matched_address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EnrichmentRow(Base):
+    """One enrichment provider's answer about one person (0011), so the same email is never
+    asked twice of it. ``email_key`` is a hash of the normalized email, not the email: the
+    cache keeps no contact value. ``found`` false is an answer too: no match."""
+
+    __tablename__ = "enrichments"
+    __table_args__ = (UniqueConstraint("provider", "email_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(50))
+    #: ``daemon.providers.base.email_key``: sha256 of the case-folded email, hex
+    email_key: Mapped[str] = mapped_column(String(64))
+    found: Mapped[bool] = mapped_column(Boolean)
+    company: Mapped[str | None] = mapped_column(String(300))
+    title: Mapped[str | None] = mapped_column(String(300))
+    #: ``[[network, url], …]``
+    profiles: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    likelihood: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProviderUsageRow(Base):
+    """Calls made to one provider on one UTC day (0007): the daily quota, shared by every
+    replica and kept across restarts. ``alerted_at``: the tech channel heard the quota was
+    nearly used up (once a day)."""
+
+    __tablename__ = "provider_usage"
+
+    provider: Mapped[str] = mapped_column(String(50), primary_key=True)
+    #: ``YYYY-MM-DD``, UTC
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProviderJobRow(Base):
+    """A question to a provider not answered inline (0007): it was slow, rate-limited, over
+    its quota or down, so the lead was routed without it and this row asks again later.
+    Like an outbox row: leased while in flight, retried with backoff (``Retry-After`` wins)."""
+
+    __tablename__ = "provider_jobs"
+    __table_args__ = (
+        UniqueConstraint("lead_id", "kind"),
+        Index("ix_provider_jobs_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    #: what is asked: ``geocode`` or ``enrichment``
+    kind: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(50))
+    # pending → sending (leased) → done | dead
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

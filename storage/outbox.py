@@ -302,3 +302,15 @@ def to_value(row: OutboxRow) -> Delivery:
         attempts=row.attempts, next_attempt_at=row.next_attempt_at, created_at=row.created_at,
         last_error=row.last_error, result=row.result, delivered_at=row.delivered_at,
     )
+
+
+def first_sent(session: Session, lead_id: int, notifier: str) -> Mapping[str, Any] | None:
+    """The payload of ``notifier``'s first row for this lead that was sent or is being
+    sent (not merely waiting): what an update of that lead sends again. ``None`` when the
+    notifier has not been sent this lead yet — its waiting row will read the lead fresh."""
+    row = session.scalars(
+        select(OutboxRow).where(OutboxRow.lead_id == lead_id, OutboxRow.notifier == notifier,
+                                OutboxRow.status != "pending")
+        .order_by(OutboxRow.id).limit(1)
+    ).first()
+    return None if row is None else dict(row.payload or {})

@@ -82,8 +82,8 @@ def settings(tmp_path: Path, database_url: str, **admin: object) -> Settings:
     return Settings(
         database_url=database_url, rules_dir=rules, inbox_dir=tmp_path / "inbox",
         web={"host": "127.0.0.1", "port": 0},
-        agents=[{"name": "Ana Ruiz", "email": "ana@example.com"},
-                {"name": "Ben Okafor", "email": "ben@example.com"}],
+        agents=[{"name": "Ana Ruiz", "email": "ana@example.com", "slack_user_id": "U0ANA"},
+                {"name": "Ben Okafor", "email": "ben@example.com", "slack_user_id": "U0BEN"}],
         admin=conf,  # type: ignore[arg-type]
     )
 

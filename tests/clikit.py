@@ -16,9 +16,12 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRACT_KEYS = {
     "source", "rule_version", "message_id", "received_at", "full_name", "first_name",
     "last_name", "email", "phone", "property", "budget_min", "budget_max", "intent",
-    "message", "score", "tier", "warnings",
+    "message", "inquiry", "enrichment", "score", "tier", "warnings",
 }
-PROPERTY_KEYS = {"address", "city", "state", "postal_code", "price", "mls_id", "url"}
+PROPERTY_KEYS = {"address", "city", "state", "postal_code", "price", "mls_id", "url",
+                 "address_verified", "address_check", "address_usps",
+                 "latitude", "longitude", "county", "geocode_quality", "geocoder"}
+INQUIRY_KEYS = {"intent", "urgency", "pre_approved", "cash", "investor", "timeline_days"}
 STORED_KEYS = CONTRACT_KEYS | {"id", "status", "agent", "claimed_by"}
 
 

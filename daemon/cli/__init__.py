@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from rich.markup import escape
 
-from daemon.cli import agents, db, deliveries, dlq, leads, ops, parse, rules, run
+from daemon.cli import agents, db, deliveries, dlq, leads, ops, parse, routing, rules, run
 from daemon.cli.common import EXIT_FAIL, EXIT_USAGE, err
 from daemon.errors import LeadpipeError
 from daemon.ops.heartbeat import version
@@ -24,7 +24,7 @@ from daemon.terminal import Commands
 from daemon.web.admin import commands as admin
 
 #: the command groups, in the order ``leadpipe --help`` lists their commands
-GROUPS = (run, parse, leads, rules, dlq, deliveries, agents, db, ops, admin)
+GROUPS = (run, parse, leads, rules, routing, dlq, deliveries, agents, db, ops, admin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

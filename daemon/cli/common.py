@@ -14,6 +14,7 @@ from rich.markup import escape
 from daemon.config import Settings, load_settings
 from daemon.errors import LeadpipeError
 from daemon.pipeline import Engine
+from daemon.providers.model import ChatModel
 from daemon.terminal import SafeConsole
 from storage.db import Database
 
@@ -57,7 +58,7 @@ def engine_of(settings: Settings, *, strict: bool = False) -> Engine:
         raise UserError(f"rules folder {settings.rules_dir} not found; set rules_dir in the configuration "
                         "or run leadpipe from the folder that holds rules/")
     engine = Engine.load(settings.rules_dir, region=settings.default_region,
-                         regex_timeout=settings.regex_timeout)
+                         regex_timeout=settings.regex_timeout, model=ChatModel.from_settings(settings.model))
     for e in engine.rules.errors:
         err.print(f"[yellow]rule file not loaded:[/] {escape(str(e))}", markup=True, highlight=False)
     if strict and engine.rules.errors:

@@ -11,8 +11,16 @@ from typing import Any
 
 from rich.table import Table
 
-from daemon.cli.common import EXIT_FAIL, EXIT_OK, config_path_of, database_of, out, settings_of
-from daemon.config import Settings
+from daemon.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    UserError,
+    config_path_of,
+    database_of,
+    out,
+    settings_of,
+)
+from daemon.config import Settings, parse_duration
 from daemon.pipeline import Engine
 from daemon.terminal import Commands, json_text
 from storage.db import Database
@@ -26,8 +34,11 @@ def add_commands(cmds: Commands) -> None:
     cmds.command("doctor", cmd_doctor, "check the configuration, the database, the rules and each mailbox",
                  quiet_logs=False)
     stats = cmds.command("stats", cmd_stats, "per source over 24 h and 7 d: emails, leads, dead letters, "
-                         "drift, time to route and to claim")
-    stats.add_argument("--json", action="store_true", help="one JSON object per source and window")
+                         "drift, time to route and to claim; per agent, team, source and flow: time to accept")
+    stats.add_argument("--json", action="store_true", help="one JSON object per source and window, then "
+                       "one per agent, team, source and flow (window `responses-PERIOD`)")
+    stats.add_argument("--period", default="7d", metavar="DURATION",
+                       help="the period of the response-time figures (default 7d; e.g. 24h, 30d)")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -100,13 +111,22 @@ def _doctor_destinations(settings: Settings, report: Any) -> None:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from daemon.ops import stats
+    from daemon.ops import responses, stats
+    from daemon.routing.flows import load_plan
 
     settings = settings_of(args)
-    rows = stats.compute(database_of(settings, existing=True))
+    try:
+        period = parse_duration(args.period)
+    except ValueError as exc:
+        raise UserError(f"--period: {exc}") from exc
+    db = database_of(settings, existing=True)
+    rows = stats.compute(db)
+    answers = responses.compute(db, load_plan(settings), period=period)
     if args.json:
         for r in rows:
             print(json_text(r.to_json()))
+        for f in answers:
+            print(json_text({"window": f"responses-{args.period}", **f.to_json()}))
         return EXIT_OK
     for window, _ in stats.WINDOWS:
         mine = [r for r in rows if r.window == window]
@@ -119,7 +139,30 @@ def cmd_stats(args: argparse.Namespace) -> int:
                       stats.seconds(r.route_median), stats.seconds(r.route_p95),
                       stats.seconds(r.claim_median))
         out.print(t if mine else f"last {window}: nothing received")
+    print_responses(answers, args.period)
     return EXIT_OK
+
+
+def print_responses(answers: list[Any], period: str) -> None:
+    """The time-to-accept tables of ``leadpipe stats``, one per agent, team, source and flow."""
+    from daemon.ops import responses
+    from daemon.ops.stats import seconds
+
+    if not answers:
+        out.print(f"time to accept, last {period}: no lead was given to an agent")
+        return
+    for by in responses.GROUPS:
+        mine = [f for f in answers if f.by == by]
+        if not mine:
+            continue
+        since = "from its assignment" if by == "agent" else "from the lead's arrival"
+        t = Table(title=f"time to accept per {by}, last {period} ({since})", title_justify="left")
+        for col in (by, "received", "accepted", "p50", "p90", "within deadline", "reassigned", "claimed"):
+            t.add_column(col, justify="left" if col == by else "right")
+        for f in mine:
+            t.add_row(f.name, str(f.received), str(f.accepted), seconds(f.median), seconds(f.p90),
+                      responses.share(f.within_deadline), str(f.reassigned), str(f.claimed))
+        out.print(t)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

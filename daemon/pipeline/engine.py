@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from daemon.errors import RuleError
+from daemon.providers.model import ChatModel
 from daemon.qualifying.scoring import Scoring, load_scoring
 from daemon.reading.mappings import MappingSet, load_mappings
 from daemon.reading.rules import LABELS_FILE, RuleSet, load_rules
@@ -18,8 +19,8 @@ from daemon.reading.vocabulary import Vocabulary, load_vocabulary
 
 @dataclass(frozen=True)
 class Engine:
-    """Everything ``parse_email`` needs: the rules, the scoring, the label vocabulary and
-    two settings."""
+    """Everything ``parse_email`` needs: the rules, the scoring, the label vocabulary, two
+    settings, and the model endpoint if one is configured (``daemon.providers.model``)."""
 
     rules: RuleSet
     scoring: Scoring
@@ -28,10 +29,12 @@ class Engine:
     labels: Vocabulary = field(default_factory=Vocabulary)
     #: the webhook mappings (``rules/webhooks/``); their errors are also in ``rules.errors``
     webhooks: MappingSet = field(default_factory=MappingSet)
+    #: asked only where its ``uses`` say (``reading``: an email nothing else can read)
+    model: ChatModel | None = None
 
     @classmethod
     def load(cls, rules_dir: Path, *, region: str = "US",
-             regex_timeout: timedelta = timedelta(seconds=1)) -> Engine:
+             regex_timeout: timedelta = timedelta(seconds=1), model: ChatModel | None = None) -> Engine:
         """Load rules, scoring and the label vocabulary from ``rules_dir``. Broken rule
         files and a broken ``labels.yaml`` are in ``rules.errors`` (without the vocabulary,
         the reader reads without its words); a broken scoring file raises
@@ -52,4 +55,5 @@ class Engine:
             regex_timeout=regex_timeout,
             labels=labels,
             webhooks=webhooks,
+            model=model,
         )

@@ -14,9 +14,10 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from daemon.errors import DeliveryError
 from daemon.lead import (
     DIRECT_SOURCE,
     UNMATCHED,
@@ -29,8 +30,8 @@ from daemon.lead import (
     RawEmail,
 )
 from daemon.pipeline.engine import Engine
-from daemon.qualifying import normalize
-from daemon.reading import reader, triage
+from daemon.qualifying import inquiry, normalize
+from daemon.reading import grounding, reader, triage
 from daemon.reading.mappings import WEBHOOKS_DIR, WebhookMapping, read_webhook
 from daemon.reading.mappings import source_of as webhook_source
 from daemon.reading.message import Message, UnreadableEmail
@@ -169,7 +170,7 @@ def _finish(found: Extraction, msg: Message, outer: Message, engine: Engine, rec
                                empty=msg.is_empty())
     if problem is not None:
         return problem
-    return engine.scoring.score(lead)
+    return qualified(lead, engine, context=msg.subject)
 
 
 def _near_match(originals: list[Message], engine: Engine, outer: Message, received_at: Any,
@@ -230,14 +231,14 @@ def _read_without_rule(originals: list[Message], engine: Engine, outer: Message,
     sender = msg.from_address or "no sender"
     if verdict.kind == "dead":
         seen = reader.describe(reading.chosen.values()) or "nothing"
-        return DeadLetter(
+        return _ask_model(msg, engine, outer, received_at, source, DeadLetter(
             DeadLetterReason.NO_MATCHING_RULE,
             f"no rule matches this email (from {sender}, subject {msg.subject or '(none)'!r}) and {verdict.reason}; "
             f"the reader found: {seen}. Draft a rule from it: leadpipe rules new {source} --dlq ID",
             rule=by_sender.name if by_sender is not None else None,
             fields_found=dict(reading.fields),
             source=source,
-        )
+        ))
     if by_sender is not None:
         running.rule = by_sender
         timeout = timeout_seconds(engine.regex_timeout)
@@ -259,18 +260,81 @@ def _read_without_rule(originals: list[Message], engine: Engine, outer: Message,
     notes = [first]
     if not any(n in fields for n in ("full_name", "first_name", "last_name")):
         notes.append("reader: no name found")
-    intent = normalize.parse_intent(" ".join(filter(None, (msg.subject, fields.get("message")))))
-    if intent is not None and "intent" not in fields:
-        fields["intent"] = intent
     lead = normalize.normalize_fields(
         fields, source=source, rule_version=version, message_id=outer.message_id,
         received_at=outer.date or received_at, region=engine.region,
         warnings=(*notes, *reading.warnings))
     if lead.email is None and lead.phone is None:
-        return DeadLetter(DeadLetterReason.MISSING_REQUIRED_FIELD,
-                          f"the reader found a contact that does not normalize: {reader.describe(reading.chosen.values())}",
-                          rule=by_sender.name if by_sender is not None else None, fields_found=dict(fields))
-    return engine.scoring.score(lead)
+        return _ask_model(msg, engine, outer, received_at, source, DeadLetter(
+            DeadLetterReason.MISSING_REQUIRED_FIELD,
+            f"the reader found a contact that does not normalize: {reader.describe(reading.chosen.values())}",
+            rule=by_sender.name if by_sender is not None else None, fields_found=dict(fields)))
+    # the message read for intent, the subject ("New rental inquiry") as its context
+    return qualified(lead, engine, context=msg.subject)
+
+
+def qualified(lead: Lead, engine: Engine, *, context: str | None = None) -> Lead:
+    """``lead`` with what its message says (``daemon/qualifying/intent.py``; ``context`` is
+    what else is known of where it came from, e.g. the subject), then scored. A model
+    configured for ``intent`` reads the message too; where it answers, its findings stand
+    (a rule's intent field still wins), and where it does not, the built-in reading does."""
+    read = inquiry.with_inquiry(lead, context=context)
+    model = engine.model
+    if model is not None and "intent" in model.uses and lead.message:
+        today = (lead.received_at or datetime.now(UTC)).date().isoformat()
+        try:
+            answer = model.read_inquiry(lead.message, today=today)
+        except DeliveryError as exc:
+            log.warning("model: no intent reading of message %s: %s", lead.message_id, exc)
+            read = dataclasses.replace(read, warnings=(
+                *read.warnings, f"the model {model.model} did not read the message ({exc}); the built-in reading stands"))
+        else:
+            read = inquiry.with_model_inquiry(read, answer, rule_intent=lead.intent, who=f"the model {model.model}")
+    return engine.scoring.score(read)
+
+
+def _ask_model(msg: Message, engine: Engine, outer: Message, received_at: Any, source: str,
+               dead: DeadLetter) -> ParseOutcome:
+    """The last resort for an email neither a rule nor the reader could read: the model's
+    reading (``daemon/providers/model.py``), each value kept only where the email itself
+    holds it (``daemon/reading/grounding.py``). Without a model, or when it does not answer,
+    does not read a lead, or finds no contact the email holds: ``dead``, saying so."""
+    model = engine.model
+    if model is None or "reading" not in model.uses:
+        return dead
+    text = _shown_to_model(msg)
+    try:
+        answer = model.read_lead(text)
+    except DeliveryError as exc:
+        log.warning("model: no reading of message %s: %s", outer.message_id, exc)
+        return dataclasses.replace(dead, detail=f"{dead.detail} (the model did not answer: {exc})")
+    if not answer.pop("is_lead", False):
+        return dataclasses.replace(dead, detail=f"{dead.detail} (the model does not read a lead in it either)")
+    got = grounding.ground({k: _as_text(v) for k, v in answer.items()}, text, who=f"the model {model.model}")
+    for warning in got.dropped:
+        log.warning("message %s: %s", outer.message_id, warning)
+    lead = normalize.normalize_fields(
+        got.fields, source=source, rule_version=f"model-{model.model}", message_id=outer.message_id,
+        received_at=outer.date or received_at, region=engine.region,
+        warnings=(f"read by the model {model.model}: no rule and not the reader could read this email; "
+                  f"check the lead, then draft its rule: leadpipe rules new {source} --lead ID", *got.dropped))
+    if lead.email is None and lead.phone is None:
+        why = "; ".join(got.dropped) or "it found no email address or phone number"
+        return dataclasses.replace(dead, detail=f"{dead.detail} (the model's reading has no contact the email holds: {why})")
+    return qualified(lead, engine, context=msg.subject)
+
+
+def _shown_to_model(msg: Message) -> str:
+    """The email as a model is shown it: who wrote, the subject, and the text."""
+    head = [f"{name}: {value}" for name, value in (("From", msg.header("From")), ("Reply-To", msg.header("Reply-To")),
+                                                  ("Subject", msg.subject)) if value]
+    return "\n".join([*head, "", msg.text])
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 # -- webhook bodies -----------------------------------------------------------------------
@@ -300,7 +364,7 @@ def parse_webhook(data: bytes, mapping: WebhookMapping, engine: Engine, *,
         problem = missing_required(mapping, lead, found.fields, found.tried, sep=", ")
         if problem is not None:
             return problem
-        return engine.scoring.score(lead)
+        return qualified(lead, engine)
     except RuleTimeout as exc:
         return DeadLetter(DeadLetterReason.RULE_TIMEOUT, str(exc), rule=mapping.name)
     except Exception as exc:  # isolation boundary: one body's failure is its dead letter

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from daemon.errors import RuleError
 from daemon.pipeline import Engine
+from daemon.providers.model import ChatModel
 from daemon.qualifying.scoring import Scoring, load_scoring
 from daemon.reading.mappings import LoadedMapping, MappingSet, load_mapping_file, mapping_files
 from daemon.reading.rules import (
@@ -52,8 +53,9 @@ class RulesReloader:
 
     def __init__(self, directory: Path, *, region: str = "US",
                  regex_timeout: timedelta = timedelta(seconds=1),
-                 alert: Callable[[str], None] | None = None):
+                 alert: Callable[[str], None] | None = None, model: ChatModel | None = None):
         self.directory = Path(directory)
+        self.model = model
         self.region = region
         self.regex_timeout = regex_timeout
         self.alert = alert or (lambda text: log.error("ALERT %s", text))
@@ -166,4 +168,5 @@ class RulesReloader:
                       scoring=self._scoring, region=self.region, regex_timeout=self.regex_timeout,
                       labels=self._labels,
                       webhooks=MappingSet(tuple(self._mappings[p] for p in sorted(self._mappings)),
-                                          tuple(webhook_errors)))
+                                          tuple(webhook_errors)),
+                      model=self.model)

@@ -26,6 +26,9 @@ from storage import dead_letters, inbound, leads
 from storage.db import Database
 
 if TYPE_CHECKING:
+    from daemon.providers.asking import Asking, Inline
+    from daemon.providers.enrichment import Enriching
+    from daemon.providers.geocoding import Geocoding
     from daemon.routing.assign import Router
 
 log = logging.getLogger(__name__)
@@ -49,12 +52,20 @@ class Worker:
 
     def __init__(self, db: Database, engine: Callable[[], Engine],
                  on_processed: Callable[[Processed], None] | None = None,
-                 router: Router | None = None):
+                 router: Router | None = None, geocoding: Geocoding | None = None,
+                 enrichment: Enriching | None = None):
         self.db = db
         self._engine = engine  # a callable, so reloaded rules take effect on the next email
         self.on_processed = on_processed
         #: routes each new lead in the transaction that stores it; None: leads stay ``new``
         self.router = router
+        #: geocodes each new lead before it is stored, within its budget, or defers it
+        #: (daemon/providers/geocoding.py); None: no geocoder configured
+        self.geocoding = geocoding
+        #: enriches each new lead's person the same way (daemon/providers/enrichment.py)
+        self.enrichment = enrichment
+        #: every provider asked about a new lead, in this order, each within its budget
+        self.askers: list[Asking[Any]] = [a for a in (geocoding, enrichment) if a is not None]
 
     def run_pending(self, limit: int = 100, *, stop: Callable[[], bool] | None = None) -> list[Processed]:
         """Process up to ``limit`` pending emails, oldest first; between emails, return
@@ -80,23 +91,34 @@ class Worker:
         engine = self._engine()
         raw: RawEmail | None = None
         parsed: ParseOutcome | None = None
+        inlines: list[tuple[Asking[Any], Inline]] = []
         try:
-            if self.db.is_sqlite:
+            if self.db.is_sqlite or self.askers or engine.model is not None:
                 # SQLite's one write lock is taken at BEGIN: parsing inside that
                 # transaction held it nearly all the time under a backlog, and the
                 # dispatcher (same lock) fell minutes behind. The stored bytes never
-                # change, so parse first and only store under the lock.
+                # change, so parse first and only store under the lock. The providers
+                # (geocoder, enricher) and a model endpoint are asked here too, outside
+                # any transaction, within their budgets.
                 with self.db.session() as s:
                     early = inbound.lock_one(s, inbound_id)
                 if early is None:
                     return None
                 parsed = parse_stored(early, engine)
+                for asker in self.askers:
+                    if isinstance(parsed, Lead):
+                        inline = asker.inline(parsed)
+                        inlines.append((asker, inline))
+                        parsed = inline.lead
             with self.db.session() as s:
                 raw = inbound.lock_one(s, inbound_id)
                 if raw is None:
                     return None
                 outcome = parsed if parsed is not None else parse_stored(raw, engine)
                 result = store_outcome(s, inbound_id, raw, outcome, router=self.router)
+                if result.lead_id is not None:
+                    for asker, inline in inlines:
+                        asker.stored(s, result.lead_id, inline)
         except OperationalError as exc:
             raise StorageError(f"cannot reach the database: {exc.orig or exc}") from exc
         except StorageError:

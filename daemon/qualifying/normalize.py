@@ -23,6 +23,7 @@ from nameparser import HumanName
 from nameparser.config import Constants
 
 from daemon.lead import Intent, Lead, Property
+from daemon.qualifying.address import verify_property
 
 # Typed where a value is expected, and meaning "nothing". "NA" only in capitals:
 # "Na" is a Korean surname.
@@ -339,7 +340,8 @@ def normalize_fields(
     budget_max = convert("budget_max", parse_money, "is not an amount of money")
     state = convert("state", _state_code, "is not a US state")
     postal_code = convert("postal_code", _zip_code, "is not a US ZIP code")
-    prop = Property(
+    # checked against the ZIP code database; a city or state it fills is said in a warning
+    prop, filled = verify_property(Property(
         address=address.street,
         city=(values.get("city") or "").strip(" ,") or address.city,
         state=state or address.state,
@@ -347,7 +349,8 @@ def normalize_fields(
         price=convert("price", parse_money, "is not an amount of money"),
         mls_id=(values.get("mls_id") or "").lstrip("#").strip() or None,
         url=(values.get("url") or "").strip("<>").strip() or None,
-    )
+    ))
+    notes.extend(filled)
     return Lead(
         source=source, rule_version=rule_version, message_id=message_id,
         received_at=received_at, full_name=full_name, first_name=first, last_name=last,

@@ -1,10 +1,17 @@
-"""Scoring: weighted conditions from ``rules/scoring.yaml`` summed into a score and a tier."""
+"""Scoring: weighted conditions from ``rules/scoring.yaml`` summed into a score and a tier.
+
+Besides tests on the lead's fields, conditions test what the inquiry reader
+(``daemon/qualifying/intent.py``) found in the message: ``urgency_is``, ``finding`` /
+``finding_false`` (pre_approved, cash, investor said yes / said no) and
+``timeline_within_days``. Those understand "not pre-approved yet" and "no rush", which
+``contains_any`` (kept for brokerages that want plain keywords) does not.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,7 +23,10 @@ SCORABLE = (
     "full_name", "first_name", "last_name", "email", "phone", "message", "intent", "source",
     "budget_min", "budget_max", "property.address", "property.city", "property.state",
     "property.postal_code", "property.price", "property.mls_id", "property.url",
+    "property.address_verified", "property.address_check", "property.address_usps",
 )
+#: Lead fields that are true, false or unknown (``None``), for ``is_true``
+YesNoField = Literal["property.address_verified"]
 
 
 class _Strict(BaseModel):
@@ -49,7 +59,13 @@ def _known_field(v: str) -> str:
     return v
 
 
-CONDITIONS = ("present", "absent", "above", "below", "contains_any", "source_in", "intent_is")
+CONDITIONS = ("present", "absent", "above", "below", "contains_any", "source_in", "intent_is", "urgency_is",
+              "finding", "finding_false", "timeline_within_days", "is_true")
+
+#: what the inquiry reader can say yes or no to (``Lead.inquiry``)
+Finding = Literal["pre_approved", "cash", "investor"]
+IntentName = Literal["buy", "sell", "rent", "buy_and_sell"]
+UrgencyName = Literal["now", "soon", "later", "browsing"]
 
 
 class Condition(_Strict):
@@ -63,7 +79,15 @@ class Condition(_Strict):
     below: Threshold | None = None
     contains_any: Keywords | None = None
     source_in: list[str] | None = None
-    intent_is: list[str] | None = None
+    #: the lead's intent; ``buy_and_sell`` tests the reader's finding (such a lead's ``intent`` is sell)
+    intent_is: list[IntentName] | None = None
+    urgency_is: list[UrgencyName] | None = Field(None, min_length=1)
+    finding: Finding | None = None
+    finding_false: Finding | None = None
+    #: the lead wants to have acted within this many days of the email's date
+    timeline_within_days: int | None = Field(None, ge=0)
+    #: a yes/no field that is true (``None``, not known, does not hold)
+    is_true: YesNoField | None = None
 
     @field_validator("present", "absent")
     @classmethod
@@ -94,7 +118,18 @@ class Condition(_Strict):
         if self.source_in is not None:
             return lead.source in self.source_in
         if self.intent_is is not None:
-            return lead.intent in self.intent_is
+            return lead.intent in self.intent_is or lead.inquiry.intent in self.intent_is
+        if self.urgency_is is not None:
+            return lead.inquiry.urgency in self.urgency_is
+        if self.finding is not None:
+            return getattr(lead.inquiry, self.finding) is True
+        if self.finding_false is not None:
+            return getattr(lead.inquiry, self.finding_false) is False
+        if self.timeline_within_days is not None:
+            days = lead.inquiry.timeline_days
+            return days is not None and days <= self.timeline_within_days
+        if self.is_true is not None:
+            return _get(lead, self.is_true) is True
         raise AssertionError("validated to have one test")
 
 

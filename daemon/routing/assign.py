@@ -16,6 +16,11 @@ and a hot lead offered in Slack at its claim or its claim timeout, so the CRM's 
 is created with the agent who actually works it (FUB sets the owner only when it creates
 the person, so an event sent at offer time would leave the person unowned or with the
 wrong agent). The cost: the CRM sees an offered lead up to ``claim_timeout`` later.
+
+Lead flows (``daemon/routing/flows.py``) pick the team and method; each team's round robin
+has its own pointer row (``team:NAME``), locked and advanced like the default one. Accepting
+and the deadline to accept are in ``daemon/routing/response.py`` (``Responses``, which
+``Router`` is built on).
 """
 
 from __future__ import annotations
@@ -34,16 +39,28 @@ from daemon.delivery.alerts import Alerts
 from daemon.delivery.dispatch import lead_destinations
 from daemon.lead import DeadLetter, Lead
 from daemon.routing import decide as routing
+from daemon.routing.availability import Availability
 from daemon.routing.decide import Decision, Roster
+from daemon.routing.flows import Plan, load_plan
+from daemon.routing.response import Responses
 from notifiers import Notifier
-from notifiers.slack import CLAIM_ACTION_ID, CLAIM_OFFER, CLAIM_TAKEN, CLAIM_UPDATE, DM_AGENT, Slack
+from notifiers.slack import (
+    ACCEPT_ACTION_ID,
+    AWAY_ACTION_ID,
+    CLAIM_ACTION_ID,
+    CLAIM_OFFER,
+    CLAIM_TAKEN,
+    CLAIM_UPDATE,
+    DM_AGENT,
+    Slack,
+)
 from storage import leads, outbox
 from storage import routing as store
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-ClaimVerdict = Literal["won", "taken", "not_an_agent", "no_such_lead"]
+ClaimVerdict = Literal["won", "taken", "not_an_agent", "no_such_lead", "refused"]
 
 
 @dataclass(frozen=True)
@@ -56,8 +73,9 @@ class ClaimResult:
     seconds: float | None = None
 
 
-class Router:
-    """Routes leads and settles claims. ``roster`` may be replaced (a reload) at any time."""
+class Router(Responses):
+    """Routes leads and settles claims. ``roster`` and ``plan`` may be replaced (a reload)
+    at any time."""
 
     def __init__(
         self,
@@ -72,9 +90,12 @@ class Router:
         clock: Callable[[], datetime] | None = None,
         wake: Callable[[], None] | None = None,
         destinations: Mapping[str, type[Notifier]] | None = None,
+        plan: Plan | None = None,
     ):
         self.db = db
         self.roster = roster
+        #: the flows and teams, the agents' hours; empty: one rotation of every agent
+        self.plan = plan or Plan()
         self.repeat_window = repeat_window
         self.claim_timeout = claim_timeout
         self.slack = slack  # DMs, message updates, ephemerals go to Slack
@@ -97,7 +118,12 @@ class Router:
                          and settings.slack.hot_leads_channel)
         return cls(db, Roster.of(settings.agents), repeat_window=settings.routing.repeat_window,
                    claim_timeout=settings.slack.claim_timeout, slack=slack, offer_hot=can_offer,
-                   alerts=alerts, wake=wake, destinations=lead_destinations(settings))
+                   alerts=alerts, wake=wake, destinations=lead_destinations(settings),
+                   plan=load_plan(settings))
+
+    def availability(self, s: Session, now: datetime) -> Availability:
+        """Who is working at ``now``: the plan's hours, and the agents set away."""
+        return Availability(now, self.plan.hours, store.away(s, now=now))
 
     def route(self, s: Session, lead_id: int, lead: Lead) -> Decision | None:
         """Route the stored lead ``lead_id`` in session ``s`` (the one that stored it).
@@ -115,29 +141,43 @@ class Router:
         found = store.previous_owner(s, phone=lead.phone, email=lead.email,
                                      since=now - self.repeat_window, exclude_lead_id=lead_id)
         previous = routing.Previous(found.lead_id, found.agent) if found else None
-        decision = routing.decide(lead, self.roster, previous, can_offer=self.offer_hot)
+        decision = routing.decide(lead, self.roster, previous, can_offer=self.offer_hot,
+                                  plan=self.plan, now=now, available=self.availability(s, now),
+                                  slack=self.slack)
+        flow, team = decision.flow, decision.team
+        accept_by = now + decision.deadline if decision.deadline else None
         if decision.kind == "repeat":
             assert decision.agent is not None
-            store.assign(s, lead_id, decision.agent, at=now, repeat_of=decision.repeat_of)
-            store.record(s, lead_id, "repeat", at=now, agent=decision.agent,
+            store.assign(s, lead_id, decision.agent, at=now, repeat_of=decision.repeat_of,
+                         accept_by=accept_by, flow=flow, team=team)
+            store.record(s, lead_id, "repeat", at=now, agent=decision.agent, flow=flow,
                          detail=f"{decision.why}; matched on {found.matched_on if found else '?'}")
             self._tell_agent(s, lead_id, decision.agent, "repeat", repeat_of=decision.repeat_of)
         elif decision.kind == "drip":
-            store.set_status(s, lead_id, "drip")
-            store.record(s, lead_id, "drip", at=now, detail=decision.why)
+            store.set_status(s, lead_id, "drip", flow=flow)
+            store.record(s, lead_id, "drip", at=now, detail=decision.why, flow=flow)
             self._to_destinations(s, lead_id, "drip", "drip")
-        elif decision.kind == "offer":
-            store.offer(s, lead_id, at=now, deadline=now + self.claim_timeout)
-            store.record(s, lead_id, "offered", at=now, detail=decision.why)
-            self._enqueue(s, lead_id, CLAIM_OFFER, {})
-        elif decision.kind == "round_robin":
-            turn = store.take_turn(s, decision.rotation, now=now)
-            store.assign(s, lead_id, turn.agent, at=now)
-            store.record(s, lead_id, "assigned", at=now, agent=turn.agent, turn=turn.position,
-                         detail=decision.why)
-            self._tell_agent(s, lead_id, turn.agent, "round_robin")
+        elif decision.kind in ("offer", "pond"):
+            pond = decision.kind == "pond"
+            store.offer(s, lead_id, at=now, status="pond" if pond else "offered", flow=flow, team=team,
+                        deadline=None if pond else now + (decision.claim_timeout or self.claim_timeout))
+            store.record(s, lead_id, "pond" if pond else "offered", at=now, detail=decision.why, flow=flow)
+            where = {"channel": decision.channel} if decision.channel else {}
+            self._enqueue(s, lead_id, CLAIM_OFFER, {**where, "pond": True} if pond else where)
+        elif decision.kind in ("round_robin", "agent"):
+            if decision.kind == "agent":
+                assert decision.agent is not None
+                turn = store.Turn(decision.agent, -1)
+            else:
+                turn = store.take_turn(s, decision.rotation, now=now, name=decision.pointer,
+                                       skip=decision.skip)
+            store.assign(s, lead_id, turn.agent, at=now, accept_by=accept_by, flow=flow, team=team)
+            store.record(s, lead_id, "assigned", at=now, agent=turn.agent, flow=flow,
+                         turn=turn.position if turn.position >= 0 else None, detail=decision.why)
+            self._tell_agent(s, lead_id, turn.agent, "round_robin" if decision.kind == "round_robin" else "flow")
         else:
-            self._unassigned(s, lead_id, decision.why, now)
+            store.set_status(s, lead_id, "unassigned", flow=flow)
+            self._unassigned(s, lead_id, decision.why, now, already_set=True, flow=flow)
         log.info("lead #%s: %s%s", lead_id, decision.why,
                  f" → {decision.agent}" if decision.agent else "")
         return decision
@@ -167,12 +207,18 @@ class Router:
         channel = (payload.get("channel") or {}).get("id") or (payload.get("container") or {}).get("channel_id")
         results = []
         for action in payload.get("actions") or ():
-            if action.get("action_id") != CLAIM_ACTION_ID or not user:
+            if action.get("action_id") == AWAY_ACTION_ID and user:
+                self.away_today(user, channel=channel, click_id=action.get("action_ts"))
+                continue
+            if action.get("action_id") not in (CLAIM_ACTION_ID, ACCEPT_ACTION_ID) or not user:
                 continue
             try:
                 lead_id = int(action.get("value"))
             except (TypeError, ValueError):
-                log.warning("a Claim click without a lead id: %r", action.get("value"))
+                log.warning("a Claim or Accept click without a lead id: %r", action.get("value"))
+                continue
+            if action.get("action_id") == ACCEPT_ACTION_ID:
+                self.accept(lead_id, user, channel=channel, click_id=action.get("action_ts"))
                 continue
             results.append(self.claim(lead_id, user, channel=channel,
                                       click_id=action.get("action_ts")))
@@ -197,11 +243,20 @@ class Router:
                              detail="not an agent in the roster")
                 self._ephemeral(s, lead_id, slack_user_id, channel, click,
                                 "Only agents listed in leadpipe's configuration can claim leads.")
+            elif (placed := store.lead_routing(s, lead_id)) is not None and placed.status in (
+                    "offered", "pond") and (refusal := routing.may_claim(
+                    agent.name, status=placed.status, team=placed.team, plan=self.plan,
+                    available=self.availability(s, now))):
+                result = ClaimResult(lead_id, "refused", current.agent)
+                store.record(s, lead_id, "claim_lost", at=now, agent=agent.name, flow=placed.flow,
+                             slack_user_id=slack_user_id, detail=refusal)
+                self._ephemeral(s, lead_id, slack_user_id, channel, click, refusal)
             elif store.claim(s, lead_id, agent.name, at=now):
                 offered = current.offered_at or now
                 seconds = max(0.0, (now - offered).total_seconds())
                 result = ClaimResult(lead_id, "won", agent.name, seconds)
                 store.record(s, lead_id, "claimed", at=now, agent=agent.name,
+                             flow=placed.flow if placed else None,
                              slack_user_id=slack_user_id, detail=f"claimed in {seconds:.1f}s")
                 self._enqueue(s, lead_id, CLAIM_UPDATE, {
                     "kind": "claimed", "agent": agent.name, "slack_user_id": slack_user_id,
@@ -244,21 +299,28 @@ class Router:
 
     def _expire(self, s: Session, lead_id: int, now: datetime) -> None:
         current = leads.get(s, lead_id)
-        assert current is not None
+        placed = store.lead_routing(s, lead_id)
+        assert current is not None and placed is not None
         waited = (now - (current.offered_at or now)).total_seconds()
-        decision = routing.fallback(self.roster)
-        store.record(s, lead_id, "timeout", at=now, detail=f"unclaimed after {waited:.0f}s")
+        flow = self.plan.flow(placed.flow)
+        deadline = flow.deadline if flow else self.plan.default_deadline
+        decision = routing.fallback(self.roster, self.plan, placed.team, self.availability(s, now),
+                                    flow=placed.flow or "default", deadline=deadline)
+        store.record(s, lead_id, "timeout", at=now, detail=f"unclaimed after {waited:.0f}s",
+                     flow=placed.flow)
         if decision.kind != "round_robin":
             store.set_status(s, lead_id, "unassigned", only_if="offered")
-            self._unassigned(s, lead_id, decision.why, now, already_set=True)
+            self._unassigned(s, lead_id, decision.why, now, already_set=True, flow=placed.flow)
             self._enqueue(s, lead_id, CLAIM_UPDATE, {"kind": "timeout", "agent": None,
                                                      "seconds": waited})
             return
-        turn = store.take_turn(s, decision.rotation, now=now)
-        if not store.assign(s, lead_id, turn.agent, at=now, only_if_offered=True):
+        turn = store.take_turn(s, decision.rotation, now=now, name=decision.pointer, skip=decision.skip)
+        accept_by = now + deadline if deadline else None
+        if not store.assign(s, lead_id, turn.agent, at=now, only_if_offered=True, accept_by=accept_by,
+                            team=decision.team):
             return  # unreachable while the row is locked; kept for SQLite's sake
         store.record(s, lead_id, "assigned", at=now, agent=turn.agent, turn=turn.position,
-                     detail=decision.why)
+                     detail=decision.why, flow=placed.flow)
         agent = self.roster.get(turn.agent)
         self._enqueue(s, lead_id, CLAIM_UPDATE, {
             "kind": "timeout", "agent": turn.agent, "seconds": waited,
@@ -275,7 +337,8 @@ class Router:
         agent = self.roster.get(agent_name)
         if self.slack and agent is not None and agent.slack_user_id:
             self._enqueue(s, lead_id, DM_AGENT, {"user": agent.slack_user_id, "agent": agent.name,
-                                                 "why": why, "repeat_of": repeat_of})
+                                                 "why": why, "repeat_of": repeat_of,
+                                                 "accept": why != "claimed"})
         self._to_destinations(s, lead_id, "claimed" if why == "claimed" else "assigned", why,
                               agent_name)
 
@@ -301,10 +364,10 @@ class Router:
                           extra=(user, click))
 
     def _unassigned(self, s: Session, lead_id: int, why: str, now: datetime,
-                    already_set: bool = False) -> None:
+                    already_set: bool = False, flow: str | None = None) -> None:
         if not already_set:
             store.set_status(s, lead_id, "unassigned")
-        store.record(s, lead_id, "unassigned", at=now, detail=why)
+        store.record(s, lead_id, "unassigned", at=now, detail=why, flow=flow)
         self._to_destinations(s, lead_id, "unassigned", "unassigned")
         if self.alerts is not None:
             self.alerts.within(s, f"Lead #{lead_id} has no agent: {why}. Activate an agent "

@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from daemon.config import Settings
 from daemon.delivery.alerts import Alerts
 from daemon.routing.assign import Router
+from daemon.routing.availability import Availability
 from daemon.routing.decide import Roster
+from daemon.routing.flows import load_plan
 from storage import routing as store
 from storage.db import Database
 
@@ -30,6 +32,10 @@ class AgentLine:
     claimed: int
     repeat: int
     next_up: bool  # the next round-robin turn is theirs
+    #: why round robin and claims skip them now (``away until …``, ``off hours (…)``), or None
+    unavailable: str | None = None
+    #: the teams they are in
+    teams: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,12 +57,16 @@ def today(settings: Settings, db: Database, now: datetime | None = None) -> Rost
         counts = store.counts_since(s, since)
         position = store.pointer_position(s)
         waiting = store.waiting_offers(s)
+        away = store.away(s, now=now)
+    plan = load_plan(settings)
+    avail = Availability(now, plan.hours, away)
     rotation = roster.rotation()
     up = rotation[position % len(rotation)] if rotation else None
     lines = tuple(
         AgentLine(a.name, a.slack_user_id, a.crm_user_id, a.active, a.weight,
                   counts.get(a.name, {}).get("assigned", 0), counts.get(a.name, {}).get("claimed", 0),
-                  counts.get(a.name, {}).get("repeat", 0), a.name == up)
+                  counts.get(a.name, {}).get("repeat", 0), a.name == up, avail.why_not(a.name),
+                  tuple(t.name for t in plan.teams.values() if a.name in t.agents))
         for a in roster.agents
     )
     nobody = counts.get(None, {})

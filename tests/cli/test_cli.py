@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import CONTRACT_KEYS, PROPERTY_KEYS, STORED_KEYS, cli, email_bytes, workdir
+from clikit import (
+    CONTRACT_KEYS,
+    INQUIRY_KEYS,
+    PROPERTY_KEYS,
+    STORED_KEYS,
+    cli,
+    email_bytes,
+    workdir,
+)
 
 from daemon.lead import DeadLetter, Ignored, Lead
 from daemon.pipeline import Engine, parse_email
@@ -79,8 +87,11 @@ def check_contract(lead: dict[str, Any]) -> None:
     for key in ("budget_min", "budget_max"):
         assert lead[key] is None or isinstance(lead[key], int | float)
     assert lead["property"]["price"] is None or isinstance(lead["property"]["price"], int | float)
-    texts = {k: v for k, v in lead.items() if k not in ("property", "warnings", "score")}
+    assert set(lead["inquiry"]) == INQUIRY_KEYS
+    assert lead["inquiry"]["intent"] in ("buy", "sell", "rent", "buy_and_sell", None)
+    texts = {k: v for k, v in lead.items() if k not in ("property", "inquiry", "warnings", "score")}
     texts.update({f"property.{k}": v for k, v in lead["property"].items()})
+    texts.update({f"inquiry.{k}": v for k, v in lead["inquiry"].items()})
     for key, value in texts.items():
         assert value != "", f"{key} is an empty string; absent values are null"
         assert value is None or isinstance(value, str | int | float), key

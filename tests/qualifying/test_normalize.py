@@ -350,9 +350,20 @@ def test_a_typical_lead_comes_out_clean_and_complete() -> None:
         "email": "john.mcdonald@example.com", "phone": "+18044777777",
         "property": {"address": "123 Main St", "city": "Springfield", "state": "IL",
                      "postal_code": "62704", "price": 450000, "mls_id": "MLS123",
-                     "url": "https://zillow.com/h/1"},
+                     "url": "https://zillow.com/h/1",
+                     # checked against the ZIP code database (daemon/qualifying/address.py)
+                     "address_verified": True, "address_check": "ZIP 62704 is in Springfield, IL",
+                     "address_usps": "123 MAIN ST",
+                     # filled by a geocoder, when one is configured (daemon/providers/)
+                     "latitude": None, "longitude": None, "county": None,
+                     "geocode_quality": None, "geocoder": None},
         "budget_min": 400000, "budget_max": 500000, "intent": "buy",
+        # the inquiry reader runs after normalizing (daemon/qualifying/intent.py): all null here
+        "inquiry": {"intent": None, "urgency": None, "pre_approved": None, "cash": None,
+                    "investor": None, "timeline_days": None},
         "message": "Is it still available?", "score": 0, "tier": "standard", "warnings": [],
+        # filled by an enrichment provider, when one is configured (daemon/providers/)
+        "enrichment": None,
     }
 
 

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from adminkit import PASSWORD, USER, Site, add_dead_delivery, lead_email, running_site
 
+from storage import leads
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 #: the flags this machine's Chromium needs (no sandbox as root, no calls to the outside)
@@ -78,6 +80,11 @@ def site(tmp_path: Path, sqlite_url: str) -> Iterator[Site]:
         )
         with s.service.db.session() as db:  # a delivery the CRM refused, for its page
             add_dead_delivery(db, lead_id=1)
+        slack_ids = {"Ana Ruiz": "U0ANA", "Ben Okafor": "U0BEN"}
+        with s.service.db.session() as db:  # two answers, one each, for the Responses page
+            given = {r.agent: r.id for r in leads.newest(db) if r.agent}
+        for agent, lead_id in given.items():
+            assert s.service.router.accept(lead_id, slack_ids[str(agent)]) == "accepted"
         yield s
 
 
@@ -159,6 +166,18 @@ def test_sign_in_find_by_phone_and_replay_a_dead_letter_after_a_rule_fix(browser
     page.click("nav >> text=Sources")
     assert page.locator("svg.chart").count() >= 1
     shot(page, "09-sources")
+    page.click("nav >> text=Responses")
+    page.wait_for_url(f"{site.url}/admin/responses")
+    agents = page.locator("#responses-agent tbody tr")
+    assert agents.count() == 2 and "Ana Ruiz" in agents.first.inner_text()
+    assert page.locator("#responses-agent svg.spread circle.answer").count() == 2  # the chart
+    assert page.locator("#responses-agent svg.spread line.deadline").count() == 2
+    ben = agents.nth(1).inner_text().split("\t")
+    assert ben[0] == "Ben Okafor" and ben[2:4] == ["1", "1"] and "100%" in ben  # in time
+    page.click("p.periods >> text=30d")
+    page.wait_for_url(f"{site.url}/admin/responses?period=30d")
+    assert page.locator("#responses-source").count() == 1
+    shot(page, "09b-responses")
     page.click("nav >> text=Audit")
     actions = page.locator("span.event").all_inner_texts()
     assert actions[:2] == ["replay", "login"]

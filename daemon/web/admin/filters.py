@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from jinja2 import Environment
 
+from daemon.ops.stats import seconds
+
 
 def when(value: datetime | None) -> str:
     if value is None:
@@ -44,5 +46,10 @@ def percent(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
+def duration(value: float | None) -> str:
+    """Seconds as ``850 ms``, ``12.5 s``, ``4.2 min``; ``–`` for none."""
+    return "–" if value is None else seconds(value)
+
+
 def install(env: Environment) -> None:
-    env.filters.update(when=when, ago=ago, money=money, dash=dash, percent=percent)
+    env.filters.update(when=when, ago=ago, money=money, dash=dash, percent=percent, duration=duration)
