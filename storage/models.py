@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Select,
     String,
     Text,
     UniqueConstraint,
@@ -82,6 +83,21 @@ def insert_or_find(session: Session, row: _Row, find: Callable[[], _Row | None])
             raise
         return found, False
     return row, True
+
+
+def lease(session: Session, query: Select[_Row], lease_until: datetime) -> list[_Row]:
+    """The due rows ``query`` selects, leased: ``sending`` until ``lease_until``, with
+    ``attempts`` already counting this attempt. On PostgreSQL ``FOR UPDATE SKIP LOCKED``
+    keeps two workers (replicas, threads) off the same row while they lease it."""
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(query))
+    for row in rows:
+        row.status = "sending"  # type: ignore[attr-defined]
+        row.attempts += 1  # type: ignore[attr-defined]
+        row.next_attempt_at = lease_until  # type: ignore[attr-defined]
+    session.flush()
+    return rows
 
 
 class InboundEmail(Base):

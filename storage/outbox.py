@@ -18,7 +18,7 @@ from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import DeliveryAttemptRow, LeadRow, OutboxRow
+from storage.models import DeliveryAttemptRow, LeadRow, OutboxRow, lease
 
 #: rows in these states are waiting for the dispatcher (``sending`` once its lease ends)
 WAITING = ("pending", "sending")
@@ -123,15 +123,7 @@ def claim_due(session: Session, *, now: datetime, lease_until: datetime, limit: 
     )
     if notifiers is not None:
         q = q.where(OutboxRow.notifier.in_(list(notifiers)))
-    if session.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    rows = list(session.scalars(q))
-    for row in rows:
-        row.status = "sending"
-        row.attempts += 1
-        row.next_attempt_at = lease_until
-    session.flush()
-    return [to_value(r) for r in rows]
+    return [to_value(r) for r in lease(session, q, lease_until)]
 
 
 def record_attempt(session: Session, outbox_id: int, *, at: datetime, outcome: str,

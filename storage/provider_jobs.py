@@ -21,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import ProviderJobRow, ProviderUsageRow, insert_or_find
+from storage.models import ProviderJobRow, ProviderUsageRow, insert_or_find, lease
 
 #: jobs in these states are waiting (``sending`` once its lease ends)
 WAITING = ("pending", "sending")
@@ -107,15 +107,7 @@ def claim_jobs(session: Session, kind: str, *, now: datetime, lease_until: datet
          .where(ProviderJobRow.kind == kind, ProviderJobRow.status.in_(WAITING),
                 ProviderJobRow.next_attempt_at <= now)
          .order_by(ProviderJobRow.next_attempt_at, ProviderJobRow.id).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    rows = list(session.scalars(q))
-    for row in rows:
-        row.status = "sending"
-        row.attempts += 1
-        row.next_attempt_at = lease_until
-    session.flush()
-    return [_job(r) for r in rows]
+    return [_job(r) for r in lease(session, q, lease_until)]
 
 
 def finish_job(session: Session, job_id: int, attempts: int, *, status: str, at: datetime,
