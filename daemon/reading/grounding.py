@@ -5,10 +5,10 @@ a name that is nowhere in it — a plausible value it made up. No such value may
 agent. ``ground`` checks each field of a model's answer against the text the model was
 shown and keeps only what that text holds:
 
-- an email address must appear in the text (case aside);
+- an email address must be an address written in the text, whole (case aside);
 - a phone number's digits must be the digits of one number written in the text (``(305)
   555-0142``, ``305.555.0142``, ``305 / 555 / 0142``, ``305–555–0142`` and ``+1 305 555
-  0142`` all hold ``3055550142``);
+  0142`` all hold ``3055550142``), within one line;
 - a name's words, and a street address's, city's and MLS number's words, must each be words
   of the text (case and accents aside); a state may be written as its code or its name;
 - a message must be a passage of the text (spacing and quotes aside);
@@ -32,7 +32,10 @@ WORDED = ("full_name", "first_name", "last_name", "address", "city", "mls_id", "
 MONEY = ("price", "budget_min", "budget_max")
 LABELS = ("intent",)
 
-_PHONE_RUN = re.compile(r"\+?\d[\d\s().\-/\u2010-\u2015]{5,}\d")  # hyphens, en and em dashes
+#: a run of digits and the separators people write numbers with (hyphens, en and em dashes,
+#: slashes, dots, brackets, spaces) on one line
+_PHONE_RUN = re.compile(r"\+?\d[\d \t().\-/\u2010-\u2015]{5,}\d")
+_EMAIL = re.compile(r"[\w.+%'-]+@[\w-]+(?:\.[\w-]+)+")
 _WORD = re.compile(r"\w+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 _US_STATES = {
@@ -86,7 +89,8 @@ def _problem(key: str, value: str, text: str, folded: str, words: set[str]) -> s
     if key in LABELS:
         return None
     if key == "email":
-        return None if value.casefold() in text.casefold() else f"{_masked(value)} is not in the email"
+        written = {e.casefold().rstrip(".") for e in _EMAIL.findall(text)}
+        return None if value.casefold() in written else f"{_masked(value)} is not in the email"
     if key == "phone":
         return None if _phone_in(value, text) else f"{_masked(value)} is not a number written in the email"
     if key == "state":
@@ -122,11 +126,9 @@ def _phone_in(value: str, text: str) -> bool:
     if len(digits) < 7:
         return False
     national = digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
-    for run in _PHONE_RUN.findall(text):
-        found = re.sub(r"\D", "", run)
-        if found in (digits, national) or (len(found) == 11 and found[1:] == national):
-            return True
-    return False
+    # the number may share its run with a neighbour ("ZIP 33139 (305) 555-0142",
+    # "305-555-0142 / 2 beds"): its digits must stand together in one run
+    return any(national in re.sub(r"\D", "", run) for run in _PHONE_RUN.findall(text))
 
 
 def _money_in(value: str, text: str) -> bool:
@@ -154,5 +156,5 @@ def _masked(value: str) -> str:
         local, _, domain = value.partition("@")
         return f"{local[:2]}•••@{domain}"
     if sum(c.isdigit() for c in value) >= 7:
-        return f"{value[:5]}•••{value[-4:]}"
+        return f"a number ending {re.sub(r'[^0-9]', '', value)[-2:]}"
     return f"{value[:1]}•••" if len(value) > 1 else "•••"

@@ -66,3 +66,20 @@ def test_a_state_given_by_name_or_code_and_an_unknown_key_is_refused():
 
 def test_empty_and_null_values_are_skipped_not_warned_about():
     assert ground({"phone": None, "email": "", "full_name": "  "}, EMAIL).dropped == ()
+
+
+def test_an_email_that_is_only_part_of_an_address_written_in_the_email_is_dropped():
+    text = "Contact: juana@example.com.br or call"
+    assert ground({"email": "ana@example.com"}, text).fields == {}
+    assert ground({"email": "Juana@Example.com.br"}, text).fields == {"email": "Juana@Example.com.br"}
+
+
+def test_a_phone_beside_another_number_on_its_line_or_the_next_is_kept():
+    for text in ("Phone: 305-555-0142\n12 Palm Ave", "305-555-0142\n33139", "305-555-0142\n\n2 beds",
+                 "ZIP 33139 (305) 555-0142", "305-555-0142 / 2 beds", "tel +1 305 555 0142."):
+        assert ground({"phone": "+13055550142"}, text).fields == {"phone": "+13055550142"}, text
+
+
+def test_a_dropped_phone_shows_only_its_last_two_digits():
+    (warning,) = ground({"phone": "+1 786 555 0199"}, EMAIL).dropped
+    assert "a number ending 99" in warning and "0199" not in warning and "786" not in warning
