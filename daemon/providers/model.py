@@ -9,8 +9,9 @@ endpoint honour) and check the answer again here: a field of the wrong type or a
 key is dropped. Whether a value is *in the email* is the reading stage's check
 (``daemon.reading.grounding``), done by the pipeline before anything is kept.
 
-Each call is bounded by ``timeout`` seconds and by the gate's rate (``rate`` calls per
-second; a call that would wait longer than the timeout for its turn is not made); errors
+Each call is bounded by ``timeout`` seconds (per read of the answer) and by the gate's rate
+(``rate`` calls per second; a call that is not free at once is not made, so the worker never
+waits for a turn); errors
 are ours: ``TransientDeliveryError`` for timeouts, refused connections, 429 (with its
 ``Retry-After``, which also holds the gate) and 5xx, ``PermanentDeliveryError`` for a bad
 key or a bad request. A caller treats either as "the model did not answer".
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -117,8 +117,10 @@ class ChatModel:
         Raises ``TransientDeliveryError`` / ``PermanentDeliveryError``; an answer that is not
         a JSON object is a ``PermanentDeliveryError`` (asking again would not mend it).
         """
-        wait = self.gate.wait()
-        if wait > self.timeout or not self._take(wait):
+        # never waits for a turn: the worker goes on without the model (the built-in
+        # reading stands; an unreadable email stays a dead letter, replayable)
+        if not self.gate.try_take():
+            wait = self.gate.wait()
             raise TransientDeliveryError(f"model: rate limit, next call in {wait:.1f}s",
                                          retry_after=datetime.now(UTC) + timedelta(seconds=wait))
         body = {
@@ -138,7 +140,11 @@ class ChatModel:
                 self.gate.hold_after_failure()
             raise
         self.gate.answered()
-        return _checked(_content(resp.json()), schema)
+        try:
+            reply = resp.json()
+        except ValueError as exc:  # a proxy's or captive portal's page answered 200
+            raise TransientDeliveryError(f"model: the answer is not JSON ({exc})") from exc
+        return _checked(_content(reply), schema)
 
     def read_lead(self, text: str) -> dict[str, Any]:
         """What the model reads as the lead in an email's ``text`` (unchecked against it)."""
@@ -148,10 +154,6 @@ class ChatModel:
         """What the model reads in a lead's ``message``; ``today`` an ISO date."""
         return self.ask_json(INQUIRY_PROMPT.format(today=today), message, INQUIRY_SCHEMA, name="inquiry")
 
-    def _take(self, wait: float) -> bool:
-        if wait > 0:  # our own rate's turn, bounded by the call's timeout
-            time.sleep(wait)
-        return self.gate.try_take()
 
 
 def _content(reply: Any) -> dict[str, Any]:

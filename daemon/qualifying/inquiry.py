@@ -33,7 +33,8 @@ def with_model_inquiry(lead: Lead, answer: Mapping[str, Any], *, rule_intent: In
     finding the model states (``answer``: ``Inquiry`` field names, checked against the
     schema by ``daemon.providers.model``) takes the built-in one's place, and the evidence
     says the model decided it. ``rule_intent``, a rule's own intent field, still wins."""
-    said = {k: v for k, v in answer.items() if k in _MODEL_FINDINGS and v is not None}
+    said = {k: v for k, v in answer.items() if k in _MODEL_FINDINGS and v is not None
+            and not (k == "intent" and rule_intent is not None)}  # the rule's intent stands
     if not said:
         return lead
     evidence = tuple(e for e in lead.inquiry.evidence if e.split(" ", 1)[0] not in said)

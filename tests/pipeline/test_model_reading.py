@@ -70,7 +70,8 @@ def test_an_invented_phone_number_is_dropped_and_with_no_contact_left_it_stays_a
     out = parse_email(UNREADABLE, _engine(server))
     assert isinstance(out, DeadLetter) and out.reason is DeadLetterReason.NO_MATCHING_RULE
     assert "the model's reading has no contact the email holds" in out.detail
-    assert "phone" in out.detail and "0199" in out.detail and "555 0199" not in out.detail
+    assert "phone a number ending 99 is not a number written in the email" in out.detail
+    assert "0199" not in out.detail
 
 
 def test_a_model_that_says_it_is_not_a_lead_leaves_the_dead_letter_to_a_person(server):
@@ -124,8 +125,11 @@ def test_a_model_used_for_intent_gives_its_findings_and_the_evidence_says_so(ser
 def test_a_rules_intent_field_still_wins_over_the_model(server):
     server.answer({"intent": "rent", "urgency": None, "pre_approved": None, "cash": None,
                    "investor": None, "timeline_days": None})
+    built_in = parse_email(ZILLOW.read_bytes(), _engine(None))
     out = parse_email(ZILLOW.read_bytes(), _engine(server, uses=("intent",)))
-    assert isinstance(out, Lead) and out.intent == "buy" and out.inquiry.intent == "rent"
+    assert isinstance(out, Lead) and out.intent == "buy"
+    # the inquiry keeps the rule's intent too, so the score and the flows agree with it
+    assert out.inquiry.intent == built_in.inquiry.intent == "buy" and out.score == built_in.score
 
 
 def test_a_model_that_does_not_answer_leaves_the_built_in_reading_and_the_lead_says_so(server):
@@ -134,3 +138,20 @@ def test_a_model_that_does_not_answer_leaves_the_built_in_reading_and_the_lead_s
     out = parse_email(ZILLOW.read_bytes(), _engine(server, uses=("intent",)))
     assert isinstance(out, Lead) and out.inquiry == built_in.inquiry and out.score == built_in.score
     assert any("did not read the message" in w and "built-in reading stands" in w for w in out.warnings)
+
+
+def test_a_page_that_is_not_json_answered_200_leaves_the_built_in_reading(tmp_path):
+    from crmservers import ApiServer
+
+    class Portal(ApiServer):  # a proxy or captive portal in front of the endpoint
+        routes = (("POST", r"/v1/chat/completions", "chat"),)
+
+        def on_chat(self, match, req):
+            return (200, "<html><body>Sign in to the guest network</body></html>", {})
+
+    with Portal() as portal:
+        model = ChatModel(f"{portal.base_url}/v1", "m", timeout=2.0, rate=100, uses=("intent", "reading"))
+        out = parse_email(ZILLOW.read_bytes(), Engine.load(REPO / "rules", model=model))
+        assert isinstance(out, Lead) and any("built-in reading stands" in w for w in out.warnings)
+        dead = parse_email(UNREADABLE, Engine.load(REPO / "rules", model=model))
+        assert isinstance(dead, DeadLetter) and "not JSON" in dead.detail

@@ -81,3 +81,12 @@ def test_an_unreachable_endpoint_is_transient():
         url = f"{gone.base_url}/v1"
     with pytest.raises(TransientDeliveryError, match="cannot connect"):
         ChatModel(url, "m", timeout=1.0).read_lead("text")
+
+
+def test_a_call_that_is_not_free_at_once_is_not_made_and_nothing_waits(server):
+    model = _model(server, rate=0.01)  # one call now, the next in about 100 s
+    server.answer({"is_lead": False})
+    model.read_lead("text")
+    with pytest.raises(TransientDeliveryError, match="rate limit"):
+        model.read_lead("text")
+    assert len(server.named("chat")) == 1
