@@ -393,15 +393,19 @@ def _last(findings: list[tuple[int, bool, bool, str]]) -> tuple[bool, str] | Non
 
 
 def _pre_approved(text: str) -> tuple[bool, str] | None:
-    found = [(h.start, not h.negated, True, h.said) for h in _hits(_PRE, text)]
-    found += [(m.start(), False, True, m[0]) for m in _PRE_NOT.finditer(text)]
+    nots = [(m.start(), m.end(), m[0]) for m in _PRE_NOT.finditer(text)]
+    # "we will be pre-approved next week", "to get pre-approved": the phrase inside says no
+    found = [(h.start, not h.negated, True, h.said) for h in _hits(_PRE, text)
+             if not any(s <= h.start < e for s, e, _ in nots)]
+    found += [(s, False, True, phrase) for s, _, phrase in nots]
     # "pre-qualified: yes / pre-approved: no": the pre-approval answer decides
     return _last(found)
 
 
 def _cash(text: str) -> tuple[bool, str] | None:
     plain = _blank(text, _CASH_TRAP_RES)
-    found = [(m.start(), True, True, m[0].strip(" ,.;!")) for m in _CASH.finditer(plain)]
+    # "we will not be paying cash", "not a cash buyer": a negated cash phrase says no
+    found = [(h.start, not h.negated, True, h.said.strip(" ,.;!")) for h in _hits(_CASH, plain)]
     spans = [(m.start(), m.end()) for m in _CASH.finditer(plain)]
     for m in _FINANCED.finditer(plain):
         if any(s <= m.start() < e for s, e in spans) or _IMMEDIATE_NO.search(plain[max(0, m.start() - 30):m.start()]):
