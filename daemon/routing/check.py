@@ -149,3 +149,7 @@ def _method(settings: Settings, plan: Plan, flow: FlowSpec, here: tuple[str | in
     if flow.method == "offer" and not (team and team.channel) and not settings.slack.hot_leads_channel:
         at((*here, "method"), "method: offer with no team channel and no slack.hot_leads_channel: "  # type: ignore[operator]
            "its leads take round-robin turns instead")
+    if flow.method == "pond" and not (settings.slack.bot_token and ((team and team.channel)
+                                                                    or settings.slack.hot_leads_channel)):
+        at((*here, "method"), "method: pond with no Slack bot token and channel to post it in: its "  # type: ignore[operator]
+           "leads wait unassigned where no agent sees them (only the admin pages show them)")

@@ -197,6 +197,20 @@ def test_separate_price_bands_over_one_area_are_no_overlap(tmp_path: Path):
     assert check.findings(settings, plan) == []
 
 
+def test_a_pond_with_no_slack_to_post_it_in_is_reported(tmp_path: Path):
+    config = copy.deepcopy(FOUR_TEAMS)
+    config.pop("slack", None)
+    config["routing"]["flows"].insert(0, {"name": "open-house", "match": {"source": ["openhouse*"]},
+                                          "method": "pond"})
+    settings, plan = plan_of(config, tmp_path)
+    (found,) = [str(f) for f in check.findings(settings, plan)]
+    assert "routing.flows[0].method: method: pond with no Slack bot token and channel" in found
+    config["slack"] = {"bot_token": "xoxb-test", "signing_secret": "s", "hot_leads_channel": "C0HOT"}
+    (tmp_path / "with-slack").mkdir()
+    settings, plan = plan_of(config, tmp_path / "with-slack")
+    assert check.findings(settings, plan) == []
+
+
 def test_routing_check_and_test_on_the_command_line(tmp_path: Path):
     config = copy.deepcopy(FOUR_TEAMS)
     config["routing"]["flows"].append({"name": "late", "match": {"postal_codes": ["3310*"], "tier": "hot"},
