@@ -302,6 +302,8 @@ _CORRECTION = regex.compile(r"\b(?:actually|scratch\s+that|instead|got\s+pushed|
                             r"changed|on\s+second\s+thought|correction)\b", _F)
 
 
+#: "not until next week": the negation is of the wait, and the time still holds
+_WAIT_UNTIL = regex.compile(r"\b(?:until|till|til|before|hasta)\b", _F)
 _FINANCE_TIME = regex.compile(r"\b(?:lender|pre-approv\w*|approved|approval|we\s+will\s+be)\b", _F)
 
 
@@ -317,6 +319,9 @@ def _timing(text: str, today: date | None, intent: str | None, notes: list[str],
             continue  # the lender's step, not the transaction
         if intent == "rent" and _PURCHASE.search(_clause_before(text, t.start, 40)):
             continue  # "rent first and buy in a couple of years": the purchase is not this move
+        if (t.now or (t.days is not None and t.days <= 11)) and _NEGATORS.search(
+                _clause_before(text, t.start, 30)) and not _WAIT_UNTIL.search(text[max(0, t.start - 12):t.start + 8]):
+            continue  # "I don't need it ASAP", "not this week", "can't see it today": not now
         (able if _CAPABILITY.search(text[max(0, t.start - 20):t.start]) else wished).append(t)
     if wished and (fix := list(_CORRECTION.finditer(text))):
         last = fix[-1].start()

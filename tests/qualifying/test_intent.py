@@ -205,3 +205,33 @@ def test_the_reader_beats_the_keywords_on_every_label_of_the_blind_corpus():
     for label, row in shares.items():
         assert row["reader"] > row["baseline"], label
     assert shares["intent"]["reader"] >= bench.TARGET_INTENT
+
+
+# -- negations a review found (written for this test, not taken from the corpus) ----------
+
+@pytest.mark.parametrize(("text", "cash", "pre"), [
+    ("We will not be paying cash, we have a lender. Want to buy.", None, None),
+    ("I am not a cash buyer, looking to buy a condo.", False, None),
+    ("We will be pre-approved next week, want to buy.", False, False),
+    ("I need to get pre-approved first before I buy.", False, False),
+    ("We are paying cash for the house we want to buy.", True, None),
+])
+def test_negated_cash_and_a_pre_approval_still_to_come_say_no(text: str, cash: bool | None, pre: bool | None):
+    found = read_inquiry(text, today=date(2026, 12, 2))
+    assert found.intent == "buy"
+    assert found.cash is not True if cash is None else found.cash is cash
+    assert found.pre_approved is not True if pre is None else found.pre_approved is pre
+
+
+@pytest.mark.parametrize("text", [
+    "Looking to buy a condo. I don't need it ASAP, no rush at all.",
+    "Not this week, maybe in the spring. Want to buy.",
+    "Can't see it today or tomorrow but want to buy it.",
+])
+def test_a_negated_now_is_not_urgent(text: str):
+    assert read_inquiry(text, today=date(2026, 12, 2)).urgency != "now"
+
+
+def test_a_wait_until_a_near_date_keeps_the_date():
+    found = read_inquiry("We cannot move before March, want to buy.", today=date(2026, 12, 2))
+    assert found.urgency == "soon" and found.timeline_days is not None
