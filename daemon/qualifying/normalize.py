@@ -45,7 +45,8 @@ _MAX_NAME_LENGTH = 100
 _QUOTES = "\"'“”‘’`«»"
 _NOT_IN_NAMES = frozenset({"So", "Sk", "Cf", "Co", "Cs", "Cn"})  # emoji, symbols, controls
 
-_STATES = {
+#: US state and territory names (upper case) to their two-letter codes
+STATES = {
     "ALABAMA": "AL", "ALASKA": "AK", "ARIZONA": "AZ", "ARKANSAS": "AR", "CALIFORNIA": "CA",
     "COLORADO": "CO", "CONNECTICUT": "CT", "DELAWARE": "DE", "FLORIDA": "FL", "GEORGIA": "GA",
     "HAWAII": "HI", "IDAHO": "ID", "ILLINOIS": "IL", "INDIANA": "IN", "IOWA": "IA", "KANSAS": "KS",
@@ -60,7 +61,7 @@ _STATES = {
     "PUERTO RICO": "PR", "GUAM": "GU", "VIRGIN ISLANDS": "VI", "US VIRGIN ISLANDS": "VI",
     "AMERICAN SAMOA": "AS", "NORTHERN MARIANA ISLANDS": "MP",
 }
-_STATE_CODES = frozenset(_STATES.values())
+_STATE_CODES = frozenset(STATES.values())
 _ZIP = re.compile(r"\d{5}(?:-\d{4})?")
 _PLACE_LABELS = frozenset({"PlaceName", "StateName", "ZipCode", "CountryName"})
 
@@ -441,7 +442,7 @@ def _name_problem(text: str) -> str | None:
 def _state_code(raw: str | None) -> str | None:
     """Two-letter code for a US state, DC or territory, by code or name; else ``None``."""
     text = re.sub(r"\s+", " ", (raw or "").replace(".", "").strip(" ,")).upper()
-    return text if text in _STATE_CODES else _STATES.get(text)
+    return text if text in _STATE_CODES else STATES.get(text)
 
 
 def _zip_code(raw: str | None) -> str | None:

@@ -27,6 +27,8 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from daemon.qualifying.normalize import STATES
+
 #: fields whose every word must be a word of the text
 WORDED = ("full_name", "first_name", "last_name", "address", "city", "mls_id", "url")
 MONEY = ("price", "budget_min", "budget_max")
@@ -38,20 +40,6 @@ _PHONE_RUN = re.compile(r"\+?\d[\d \t().\-/\u2010-\u2015]{5,}\d")
 _EMAIL = re.compile(r"[\w.+%'-]+@[\w-]+(?:\.[\w-]+)+")
 _WORD = re.compile(r"\w+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
-_US_STATES = {
-    "AL": "alabama", "AK": "alaska", "AZ": "arizona", "AR": "arkansas", "CA": "california",
-    "CO": "colorado", "CT": "connecticut", "DE": "delaware", "DC": "district of columbia",
-    "FL": "florida", "GA": "georgia", "HI": "hawaii", "ID": "idaho", "IL": "illinois",
-    "IN": "indiana", "IA": "iowa", "KS": "kansas", "KY": "kentucky", "LA": "louisiana",
-    "ME": "maine", "MD": "maryland", "MA": "massachusetts", "MI": "michigan", "MN": "minnesota",
-    "MS": "mississippi", "MO": "missouri", "MT": "montana", "NE": "nebraska", "NV": "nevada",
-    "NH": "new hampshire", "NJ": "new jersey", "NM": "new mexico", "NY": "new york",
-    "NC": "north carolina", "ND": "north dakota", "OH": "ohio", "OK": "oklahoma",
-    "OR": "oregon", "PA": "pennsylvania", "RI": "rhode island", "SC": "south carolina",
-    "SD": "south dakota", "TN": "tennessee", "TX": "texas", "UT": "utah", "VT": "vermont",
-    "VA": "virginia", "WA": "washington", "WV": "west virginia", "WI": "wisconsin",
-    "WY": "wyoming", "PR": "puerto rico",
-}
 
 
 @dataclass(frozen=True)
@@ -95,8 +83,8 @@ def _problem(key: str, value: str, text: str, folded: str, words: set[str]) -> s
         return None if _phone_in(value, text) else f"{_masked(value)} is not a number written in the email"
     if key == "state":
         code = value.upper()
-        name = _US_STATES.get(code)
-        if _fold(value) in words or (name is not None and name in folded) or _fold(value) in folded.split():
+        names = [n.casefold() for n, c in STATES.items() if c == code]
+        if _fold(value) in words or any(n in folded for n in names):
             return None
         return f"{value!r} is not in the email"
     if key == "postal_code":
