@@ -10,9 +10,8 @@ from fastapi.responses import Response
 
 from daemon.lead import DeadLetter, Lead, StoredDeadLetter
 from daemon.pipeline import Replayed, replay
-from daemon.web.admin import email_view
-from daemon.web.admin.site import Admin, Posted, not_found
-from storage import dead_letters, inbound
+from daemon.web.admin.site import Admin, Posted, email_of, found
+from storage import dead_letters
 
 #: the group of dead letters no rule recognised (no source)
 NO_SOURCE = ""
@@ -44,11 +43,8 @@ def routes(admin: Admin) -> APIRouter:
     def dead_page(request: Request, dead_letter_id: int) -> Response:
         session = admin.viewer(request)
         with admin.db.session() as s:
-            row = dead_letters.get(s, dead_letter_id)
-            if row is None:
-                raise not_found(f"dead letter #{dead_letter_id}")
-            raw = inbound.get_raw(s, row.inbound_email_id)
-        email = email_view.view(raw.data) if raw is not None else None
+            row = found(dead_letters.get(s, dead_letter_id), f"dead letter #{dead_letter_id}")
+            email = email_of(s, row.inbound_email_id)
         return admin.page("dead_letter.html", session, nav="dead", row=row, dl=row.dead_letter,
                           email=email)
 

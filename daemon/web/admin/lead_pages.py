@@ -8,10 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from daemon.lead import TIERS
-from daemon.web.admin import email_view
 from daemon.web.admin.search import with_query
-from daemon.web.admin.site import Admin, not_found
-from storage import inbound, lead_search, leads, outbox, routing
+from daemon.web.admin.site import Admin, email_of, found
+from storage import lead_search, leads, outbox, routing
 from storage.lead_search import LeadFilter
 
 PER_PAGE = 50
@@ -46,14 +45,11 @@ def routes(admin: Admin) -> APIRouter:
     def lead_page(request: Request, lead_id: int) -> Response:
         session = admin.viewer(request)
         with admin.db.session() as s:
-            lead = leads.get(s, lead_id)
-            if lead is None:
-                raise not_found(f"lead #{lead_id}")
+            lead = found(leads.get(s, lead_id), f"lead #{lead_id}")
             events = routing.history(s, lead_id)
             deliveries = outbox.listing(s, lead_id=lead_id, limit=None)
             attempts = {d.id: outbox.attempts(s, d.id) for d in deliveries}
-            raw = inbound.get_raw(s, lead.inbound_email_id) if lead.inbound_email_id else None
-        email = email_view.view(raw.data) if raw is not None else None
+            email = email_of(s, lead.inbound_email_id)
         return admin.page("lead.html", session, nav="leads", row=lead, lead=lead.lead,
                           events=events, deliveries=sorted(deliveries, key=lambda d: d.id),
                           attempts=attempts, email=email)

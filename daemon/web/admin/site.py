@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, quote
 
 from fastapi import HTTPException, Request
@@ -22,16 +22,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from daemon.config import Settings
-from daemon.web.admin import filters
+from daemon.web.admin import email_view, filters
 from daemon.web.admin.auth import Accounts, LoginLimiter, Session, Sessions, csrf_ok
-from storage import audit, dead_letters
+from storage import audit, dead_letters, inbound
 from storage.db import Database
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session as DbSession
+
     from daemon.pipeline import Engine
     from daemon.routing.assign import Router
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PREFIX = "/admin"
 COOKIE = "leadpipe_admin"
@@ -169,5 +172,14 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def not_found(what: str) -> HTTPException:
-    return HTTPException(status_code=404, detail=f"no {what}")
+def found(row: T | None, what: str) -> T:
+    """``row``, or the 404 that says there is no ``what`` (``lead #12``)."""
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no {what}")
+    return row
+
+
+def email_of(s: DbSession, inbound_email_id: int | None) -> email_view.EmailView | None:
+    """The stored email ``inbound_email_id`` as the admin shows it; ``None`` without one."""
+    raw = inbound.get_raw(s, inbound_email_id) if inbound_email_id else None
+    return email_view.view(raw.data) if raw is not None else None
