@@ -30,7 +30,7 @@ configured — is today's single rotation: every active agent, hot leads offered
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -51,6 +51,17 @@ DEFAULT = "default"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _checked_by(check: Callable[[str], object]) -> Callable[[str], str]:
+    """A field validator that keeps the text as written once ``check`` (which raises
+    ``ValueError`` naming what is wrong) has accepted it."""
+
+    def validate(v: str) -> str:
+        check(v)
+        return v
+
+    return validate
 
 
 def _listed(v: Any) -> Any:
@@ -77,18 +88,8 @@ class TimeWindow(_Strict):
     days: str = "daily"
     hours: str = "00:00-24:00"
 
-    @field_validator("days")
-    @classmethod
-    def _days(cls, v: str) -> str:
-        for part in v.split(","):
-            availability.day_range(part)
-        return v
-
-    @field_validator("hours")
-    @classmethod
-    def _hours(cls, v: str) -> str:
-        availability.parse_spans(v)
-        return v
+    _days = field_validator("days")(_checked_by(lambda v: [availability.day_range(p) for p in v.split(",")]))
+    _hours = field_validator("hours")(_checked_by(availability.parse_spans))
 
 
 class Match(_Strict):
@@ -189,11 +190,7 @@ class _RoutingPart(BaseModel):
     flows: tuple[FlowSpec, ...] = ()
     time_zone: str = "UTC"
 
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        availability.zone(v)
-        return v
+    _zone = field_validator("time_zone")(_checked_by(availability.zone))
 
 
 class _Root(BaseModel):
