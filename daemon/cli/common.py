@@ -7,9 +7,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.markup import escape
+from sqlalchemy.orm import Session
 
 from daemon.config import Settings, load_settings
 from daemon.errors import LeadpipeError
@@ -82,3 +85,11 @@ def existing_database(args: argparse.Namespace) -> Database:
     """The database of the configuration ``args`` names, for a command that only reads it:
     an error, not a new empty database, when there is none yet."""
     return database_of(settings_of(args), existing=True)
+
+
+@contextmanager
+def stored(args: argparse.Namespace) -> Iterator[Session]:
+    """A session on ``existing_database(args)``, for a command that reads or acts on rows
+    already stored."""
+    with existing_database(args).session() as s:
+        yield s

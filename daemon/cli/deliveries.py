@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from rich.table import Table
 
-from daemon.cli.common import UserError, database_of, out, settings_of
+from daemon.cli.common import UserError, out, stored
 from daemon.delivery.history import (
     STATUSES,
     attempt_lines,
@@ -51,18 +51,11 @@ def add_commands(cmds: Commands) -> None:
     retry.add_argument("--notifier", metavar="NAME", help="with --dead: only this notifier's")
 
 
-def _db(args: argparse.Namespace) -> Database:
-    """The database as it is (never created nor migrated): these commands read or retry
-    rows already stored."""
-    return database_of(settings_of(args), existing=True)
-
-
 # -- commands ------------------------------------------------------------------------------
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    db = _db(args)
-    with db.session() as s:
+    with stored(args) as s:
         rows = outbox.listing(s, status=STATUSES[args.status] if args.status else None,
                               notifier=args.notifier, lead_id=args.lead, limit=args.limit)
     if args.json:
@@ -83,8 +76,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    db = _db(args)
-    with db.session() as s:
+    with stored(args) as s:
         d = outbox.get(s, args.id)
         log = outbox.attempts(s, args.id) if d else []
     if d is None:
@@ -113,9 +105,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
         raise UserError("say which deliveries: IDs, or --dead")
     if args.ids and args.dead:
         raise UserError("give IDs or --dead, not both")
-    db = _db(args)
     now = datetime.now(UTC)
-    with db.session() as s:
+    with stored(args) as s:
         if args.dead:
             ids = [d.id for d in outbox.listing(s, status="dead", notifier=args.notifier, limit=None)]
         else:

@@ -14,10 +14,10 @@ from daemon.cli.common import (
     database_of,
     engine_of,
     err,
-    existing_database,
     out,
     plural,
     settings_of,
+    stored,
 )
 from daemon.cli.printing import print_stored_email
 from daemon.lead import Ignored, Lead, Origin
@@ -45,8 +45,7 @@ def add_commands(cmds: Commands) -> None:
 
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
-    db = existing_database(args)
-    with db.session() as s:
+    with stored(args) as s:
         rows = dead_letters.listing(s, status=None if args.all else "open", source=args.source)
     if args.json:
         for r in rows:
@@ -64,8 +63,7 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
 
 
 def cmd_dlq_show(args: argparse.Namespace) -> int:
-    db = existing_database(args)
-    with db.session() as s:
+    with stored(args) as s:
         row = dead_letters.get(s, args.id)
         raw = inbound.get_raw(s, row.inbound_email_id) if row else None
     if row is None or raw is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from daemon.cli.common import EXIT_OK, UserError, existing_database, out, plural
+from daemon.cli.common import EXIT_OK, UserError, existing_database, out, plural, stored
 from daemon.cli.deliveries import print_for_lead
 from daemon.cli.printing import print_outcome, print_stored_email
 from daemon.terminal import Commands, json_text
@@ -31,8 +31,7 @@ def add_commands(cmds: Commands) -> None:
 
 
 def cmd_leads_list(args: argparse.Namespace) -> int:
-    db = existing_database(args)
-    with db.session() as s:
+    with stored(args) as s:
         rows = leads.newest(s, limit=args.limit, source=args.source, tier=args.tier)
     if args.json:
         for row in rows:
