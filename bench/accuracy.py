@@ -40,7 +40,8 @@ CORPUS = ROOT / "fixtures" / "corpus"
 FIELDS = ("name", "email", "phone", "address", "message")
 TARGET = 0.97
 SETS = {"leads+not_leads": ("leads", "not_leads"), "holdout": ("holdout",), "holdout2": ("holdout2",),
-        "holdout3": ("holdout3",), "all": ("leads", "not_leads", "holdout", "holdout2", "holdout3")}
+        "holdout3": ("holdout3",), "holdout4": ("holdout4",),
+        "all": ("leads", "not_leads", "holdout", "holdout2", "holdout3", "holdout4")}
 _ABBREVIATIONS = {"street": "st", "avenue": "ave", "road": "rd", "boulevard": "blvd", "drive": "dr",
                   "lane": "ln", "court": "ct", "place": "pl", "terrace": "ter", "circle": "cir",
                   "parkway": "pkwy", "highway": "hwy", "apartment": "apt", "suite": "ste", "north": "n",
@@ -137,6 +138,22 @@ class Result:
     total: Tally
     layouts: dict[str, Tally]
     misses: list[str]
+    #: the misses with every letter and digit masked (``Aaaa 9999``): the kind of each miss,
+    #: for looking at a holdout without reading its emails
+    shapes: list[str] = field(default_factory=list)
+
+
+def shape(value: Any) -> str:
+    """``value`` with letters masked as ``a``/``A`` and digits as ``9``; a long text as its
+    length and the shape of its first and last three words."""
+    if value is None:
+        return "None"
+    text = re.sub(r"[^\W\d_]", lambda m: "A" if m[0].isupper() else "a", str(value))
+    text = re.sub(r"\d", "9", text)
+    words = text.split()
+    if len(words) > 8:
+        return f"<{len(str(value))} chars: {' '.join(words[:3])} … {' '.join(words[-3:])}>"
+    return repr(text)
 
 
 def measure(sets: tuple[str, ...], engine: Engine | None = None) -> Result:
@@ -144,6 +161,7 @@ def measure(sets: tuple[str, ...], engine: Engine | None = None) -> Result:
     total = Tally()
     layouts: dict[str, Tally] = defaultdict(Tally)
     misses: list[str] = []
+    shapes: list[str] = []
     for case in cases(sets):
         outcome = parse_email(case.eml.read_bytes(), engine)
         groups = [total, *(layouts[tag] for tag in case.layouts)]
@@ -155,6 +173,8 @@ def measure(sets: tuple[str, ...], engine: Engine | None = None) -> Result:
                 g.dead_non_leads += isinstance(outcome, DeadLetter)
             if not isinstance(outcome, Ignored):
                 misses.append(f"{where}: not a lead ({case.truth.get('category')}), got {_show(outcome)}")
+                shapes.append(f"{where.parent}: not a lead ({case.truth.get('category')}), got "
+                              f"{type(outcome).__name__} {layouts_of(case)}")
             continue
         truth = case.truth.get("lead") or {}
         for g in groups:
@@ -162,6 +182,7 @@ def measure(sets: tuple[str, ...], engine: Engine | None = None) -> Result:
             g.found += isinstance(outcome, Lead)
         if not isinstance(outcome, Lead):
             misses.append(f"{where}: lead missed: {_show(outcome)}")
+            shapes.append(f"{where.parent}: lead missed: {type(outcome).__name__} {layouts_of(case)}")
             continue
         for name in FIELDS:
             expected = truth.get("full_name" if name == "name" else name)
@@ -171,7 +192,13 @@ def measure(sets: tuple[str, ...], engine: Engine | None = None) -> Result:
                 g.right[name] += ok
             if not ok:
                 misses.append(f"{where}: {name}: expected {expected!r}, got {got!r}")
-    return Result(total, dict(layouts), misses)
+                shapes.append(f"{where.parent}: {name}: expected {shape(expected)}, got {shape(got)} "
+                              f"{layouts_of(case)}")
+    return Result(total, dict(layouts), misses, shapes)
+
+
+def layouts_of(case: Any) -> str:
+    return "[" + ", ".join(case.layouts) + "]"
 
 
 def _show(outcome: Any) -> str:
@@ -206,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", choices=sorted(SETS), default="leads+not_leads",
                     help="which part of the corpus to read (default: the set the reader may be tuned on)")
     ap.add_argument("--misses", action="store_true", help="also list every wrong field and missed email")
+    ap.add_argument("--shapes", action="store_true",
+                    help="also list every miss with its letters and digits masked (for a holdout: the kind "
+                         "of each miss, not its text)")
     ap.add_argument("--json", action="store_true", help="print the totals as one JSON object")
     args = ap.parse_args(argv)
     result = measure(SETS[args.set])
@@ -218,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report(result, f"accuracy on fixtures/corpus ({args.set})"))
     if args.misses:
         print("\n".join(["", "misses:", *result.misses]))
+    if args.shapes:
+        print("\n".join(["", "misses, masked:", *result.shapes]))
     return 0
 
 
