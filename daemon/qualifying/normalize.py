@@ -267,7 +267,7 @@ def split_address(raw: str) -> Address:
     except usaddress.RepeatedLabelError:
         return _split_address_by_pattern(text)
     city = (tagged.get("PlaceName") or "").strip(" ,") or None
-    state = _state_code(tagged.get("StateName"))
+    state = state_code(tagged.get("StateName"))
     postal_code = _zip_code(tagged.get("ZipCode"))
     unreadable = (tagged.get("StateName") and not state) or (
         tagged.get("ZipCode") and not postal_code)
@@ -299,7 +299,7 @@ def _split_address_by_pattern(text: str) -> Address:
         rest, postal_code = rest[: match.start()], match[1]
     words = rest.replace(",", " , ").split()
     for count in (3, 2, 1):
-        state = _state_code(" ".join(words[-count:]))
+        state = state_code(" ".join(words[-count:]))
         head = " ".join(words[:-count]).replace(" ,", ",").rstrip(" ,")
         if state and "," in head:
             street, city = (part.strip() for part in head.rsplit(",", 1))
@@ -339,7 +339,7 @@ def normalize_fields(
         None, None)
     budget_min = convert("budget_min", parse_money, "is not an amount of money")
     budget_max = convert("budget_max", parse_money, "is not an amount of money")
-    state = convert("state", _state_code, "is not a US state")
+    state = convert("state", state_code, "is not a US state")
     postal_code = convert("postal_code", _zip_code, "is not a US ZIP code")
     # checked against the ZIP code database; a city or state it fills is said in a warning
     prop, filled = verify_property(Property(
@@ -439,7 +439,7 @@ def _name_problem(text: str) -> str | None:
     return None
 
 
-def _state_code(raw: str | None) -> str | None:
+def state_code(raw: str | None) -> str | None:
     """Two-letter code for a US state, DC or territory, by code or name; else ``None``."""
     text = re.sub(r"\s+", " ", (raw or "").replace(".", "").strip(" ,")).upper()
     return text if text in _STATE_CODES else STATES.get(text)

@@ -18,6 +18,7 @@ from daemon.reading.values import (
     BARE_PHONE,
     CONTACTS,
     NAMES,
+    PLACES,
     PREFIX_STREET,
     STREET,
     TOLL_FREE,
@@ -135,6 +136,8 @@ class Collector:
             return
         if name == "message" and URL_ONLY.match(value):
             return
+        if name in PLACES and not has_shape(name, value):
+            return
         if name in NAMES and (labelled_name(value, self.parties.brand) if label is not None
                               else person_name(value, self.parties.brand)) is None:
             return
@@ -151,8 +154,9 @@ class Collector:
         # another person's name inside a contact block: its email/phone follow it
 
 
-# what follows an address in a listing card: its price, its beds and baths
-_ADDRESS_END = re.compile(r"\s+[$|·•]\s*|\s+-\s+\$")
+# what follows an address in a listing card: its price, its beds and baths, its MLS number
+_ADDRESS_END = re.compile(r"\s+[$|·•]\s*|\s+-\s+\$|,?\s*\(\s*(?:\$|MLS\b)|,?\s+MLS\s*(?:#|ID\b|No\b)",
+                          re.IGNORECASE)
 URL_ONLY = re.compile(r"^(?:<?https?://\S+>?\s*)+$", re.IGNORECASE)
 
 
@@ -214,6 +218,7 @@ def choose(col: Collector, region: str, contact_labels: int) -> Reading:
                 warnings.append(f"reader: {name.replace('_', ' ')} {best.value!r} from {best.how}; passed over "
                                 + ", ".join(repr(v) for v in sorted(passed)[:3]))
     _settle_names(chosen)
+    _settle_place(chosen)
     fields = {name: f.value for name, f in chosen.items()}
     people = len({_key("email", f.value, region) for f in col.found
                   if f.field == "email" and f.strength >= WORDS})
@@ -237,6 +242,17 @@ def _fuller(best: Found, found: list[Found]) -> Found:
     fuller = [f for f in found if len(_untitled(f.value)) > len(words)
               and _untitled(f.value)[: len(words)] == words and f.strength >= best.strength - 30]
     return max(fuller, key=lambda f: (len(f.value.split()), f.strength)) if fuller else best
+
+
+def _settle_place(chosen: dict[str, Found]) -> None:
+    """The city, state and ZIP code labelled apart only for an address line that has none of
+    its own (``12 Elm St, Miami, FL 33101`` says where it is; a form's ``Zip Code:`` beside
+    it may be the prospect's home, not the property's)."""
+    address = chosen.get("address")
+    own = normalize.split_address(address.value) if address is not None else None
+    if own is not None and (own.city or own.state or own.postal_code):
+        for name in PLACES:
+            chosen.pop(name, None)
 
 
 def _settle_names(chosen: dict[str, Found]) -> None:

@@ -359,21 +359,27 @@ def wrapped(line: str) -> bool:
     return len(line) >= WRAPPED and not line.rstrip().endswith((".", "?", "!", '"', "”", ")"))
 
 
-SHORT_PAIR = re.compile(r"^\s*(?:\*\*|__|\*|\[)?[^\W\d][\w .#/&'-]{0,30}(?:\*\*|__|\*|\])?\s*[:：=]\s")
+#: a line that is a label and its value (``Phone: …``, ``**Lead score:** Hot``, ``[Budget] …``)
+SHORT_PAIR = re.compile(r"^\s*(?:(?:\*\*|__|\*|\[)?[^\W\d][\w .#/&'-]{0,30}"
+                        r"(?:(?:\*\*|__|\*|\])?\s*[:：=]|[:：=]\s*(?:\*\*|__|\*|\]))"
+                        r"|\[[^\W\d][^\]]{0,30}\]|\*{1,2}[^\W\d][^*]{0,30}\*{1,2})\s")
 
 
-def continuation(lines: list[str], i: int, vocabulary: Vocabulary) -> list[str]:
+def continuation(lines: list[str], i: int, vocabulary: Vocabulary, *, paragraph: bool = False) -> list[str]:
     """The lines that continue a wrapped value on line ``i``: up to a blank line, a label,
-    a line with a contact or no letters, or the template's own words."""
+    a line with a contact, a link or no letters, or the template's own words. With
+    ``paragraph`` the value is a message whose lines were broken by its writer or its form
+    (``Message: Hello.`` then ``Could we tour Friday?`` on the next line): every line of
+    the paragraph, not only the wrapped ones."""
     out: list[str] = []
     for line in lines[i + 1 : i + MESSAGE_LINES]:
         text = line.strip()
         low = text.lower()
         if (not text or "\t" in line or not any(c.isalpha() for c in text) or SHORT_PAIR.match(text)
                 or is_label_line(text, vocabulary) or ANY_EMAIL.search(text) or ANY_PHONE.search(text)
-                or BOILERPLATE.search(low) or FOOTER.search(low)):
+                or "://" in text or BOILERPLATE.search(low) or FOOTER.search(low)):
             break
         out.append(text)
-        if not wrapped(line):
+        if not paragraph and not wrapped(line):
             break  # the last line of a wrapped paragraph
     return out

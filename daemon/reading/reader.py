@@ -73,10 +73,12 @@ from daemon.reading.values import (
     BARE_EMAIL,
     BARE_PHONE,
     CITY_LINE,
+    CITY_PARTS,
     CONTACTS,
     DECORATION,
     NAME_LINE,
     NAMES,
+    PLACES,
     QUOTES,
     find_street,
     person_name,
@@ -121,7 +123,51 @@ def read(msg: Message, vocabulary: Vocabulary, region: str = "US", *,
         col.offset = 0
     _read_headers(msg, col)
     _read_html(msg, col)
+    if _written_by_prospect(msg, parties) and not any(f.field == "message" for f in col.found):
+        note = _opening_note(own_lines(msg.lines), vocabulary)
+        if note:
+            col.add("message", note, IN_MESSAGE, "the note the email opens with", line=0)
     return choose(col, region, contact_labels)
+
+
+def _written_by_prospect(msg: Message, parties: Parties) -> bool:
+    """The email passes on the prospect's own note: sent from their mailbox, or by a portal's
+    relay in their name (``Ann Lee via Rentzilla``, ``reply-8f3a@…``)."""
+    sender = msg.from_address or ""
+    return parties.from_is_prospect or parties.is_relay(sender) or " via " in (msg.from_name or "")
+
+
+_GREETING = re.compile(r"^(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|hola|buenos d[ií]as)\b"
+                       r"[^.?!]{0,30}[,!:]?$", re.IGNORECASE)
+_SIGN_OFF = re.compile(r"^(?:thanks|thank you|thx|best|regards|best regards|kind regards|cheers|sincerely"
+                       r"|gracias|saludos|talk soon)\b[^.?!]{0,30}[,!.]?$", re.IGNORECASE)
+_RULE_LINE = re.compile(r"^\s*(?:-{2,}|_{3,}|={3,}|\*{3,}|—+)\s*$")
+
+
+def _opening_note(lines: list[str], vocabulary: Vocabulary) -> str:
+    """The words a relayed email opens with, up to its template (a rule line, a label, the
+    footer), without the greeting and the sign-off: ``Hi there,`` / the note / ``Thanks,``
+    ``Kenji``. Empty unless it reads as prose."""
+    taken: list[str] = []
+    for line in lines[:MESSAGE_LINES * 2]:
+        text = line.strip()
+        low = text.lower()
+        if not text:
+            continue
+        if is_label_line(text, vocabulary) or "\t" in line:
+            return ""  # a form's heading above its fields, not a note
+        if _RULE_LINE.match(text) or BOILERPLATE.search(low) or FOOTER.search(low) or _SIGN_OFF.match(text):
+            break
+        if not taken and _GREETING.match(text):
+            continue
+        taken.append(text)
+    note = " ".join(taken)
+    # a person writes to someone ("I", "we", "you", a question); a template's opening line
+    # speaks of them ("Rental inquiry from Ann Lee for Unit 4.")
+    return note if _prose(note) and _PERSONAL.search(note) else ""
+
+
+_PERSONAL = re.compile(r"\b(?:i|i'm|i'd|i've|i'll|we|we're|we'd|we've|my|our|me|us|you|your)\b|\?", re.IGNORECASE)
 
 
 def _read_lines(lines: list[str], vocabulary: Vocabulary, col: Collector) -> int:
@@ -147,9 +193,16 @@ def _read_lines(lines: list[str], vocabulary: Vocabulary, col: Collector) -> int
             labelled += 1
         if name == "address" and CITY_LINE.match(_next(lines, p.line)) and not CITY_LINE.search(p.value):
             p = Pair(p.label, f"{p.value}, {_next(lines, p.line)}", p.line, p.meaning)
-        if name == "message" and wrapped(lines[p.line]) and p.value in lines[p.line]:
-            # a plain-text message hard-wrapped by the sender: its next lines are its own
-            p = Pair(p.label, " ".join([p.value, *continuation(lines, p.line, vocabulary)]), p.line, p.meaning)
+        if name == "message" and p.value in lines[p.line]:
+            # a message hard-wrapped by the sender, or written in several lines: its next
+            # lines, up to a blank line, are its own
+            more = continuation(lines, p.line, vocabulary, paragraph=not wrapped(lines[p.line]))
+            p = Pair(p.label, " ".join([p.value, *more]), p.line, p.meaning)
+        if name in PLACES and (parts := CITY_PARTS.match(p.value)) is not None:
+            # one label for the three (``City/State/Zip: Asheville, NC 28803``)
+            for part in PLACES:
+                col.add(part, parts[part], strength, f"label '{p.label}'", line=p.line, label=p.label, zone=z)
+            continue
         col.add(name, p.value, strength, f"label '{p.label}'", line=p.line, label=p.label, zone=z)
         if name == "message":
             for m in ANY_EMAIL.finditer(p.value):
@@ -176,6 +229,7 @@ def _read_unlabelled(lines: list[str], zone: list[str], vocabulary: Vocabulary, 
     brand = col.parties.brand
     n = min(len(lines), MAX_LINES)
     intro = 0
+    bare: list[int] = []  # the lines that are a bare email or phone, outside any zone
     for i in range(n):
         line = lines[i].strip()
         if not line or zone[i]:
@@ -213,9 +267,20 @@ def _read_unlabelled(lines: list[str], zone: list[str], vocabulary: Vocabulary, 
             if BARE_EMAIL.match(cell):
                 col.add("email", cell, BARE, "a bare line", line=i)
                 _names_above(lines, i, zone, vocabulary, col)
+                bare.append(i)
             elif BARE_PHONE.match(cell):
                 col.add("phone", cell, BARE, "a bare line", line=i)
                 _names_above(lines, i, zone, vocabulary, col)
+                bare.append(i)
+    for i in bare:
+        # the paragraph after a block of bare contact lines (``Ann Lee`` / ``ann@…`` /
+        # ``(303) …``), as after labelled ones, is the prospect's own words
+        following = next((k for k in range(i + 1, min(n, i + 3)) if lines[k].strip()), None)
+        if following in bare:
+            continue  # not the block's last line
+        after = _paragraph_after(lines, i, vocabulary)
+        if _prose(after):
+            col.add("message", after, AFTER_CONTACTS, "the paragraph after the contact lines", line=i + 1)
 
 
 _SAYS = re.compile(r"\bsays\s*:?\s*(.*)$|\bwrote\s*:\s*(.*)$")

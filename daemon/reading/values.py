@@ -13,6 +13,8 @@ from collections.abc import Iterator
 #: The lead fields of a contact, and of a name.
 CONTACTS = ("email", "phone")
 NAMES = ("full_name", "first_name", "last_name")
+#: The parts of the property's place that forms ask for apart from its street.
+PLACES = ("city", "state", "postal_code")
 
 
 
@@ -100,10 +102,13 @@ ANY_EMAIL = re.compile(r"(?<![\w.+'’-])[\w.+'’-]{1,64}@[\w-]{1,63}(?:\.[\w-]
                         re.IGNORECASE)
 ANY_PHONE = re.compile(r"(?<![\d-])(?:\+?1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\d-])")
 NAME_LINE = re.compile(r"^[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,3}$")
+_SUFFIX = (r"(?:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Dr|Drive|Ln|Lane|Ct|Court|Way|Pl|Place|Ter|Terrace"
+           r"|Cir|Circle|Pkwy|Parkway|Hwy|Highway|Trl|Trail|Loop|Row|Sq|Square|Pike|Run|Path|Walk|Crossing|Xing"
+           r"|Point|Pt|Alley|Cove|Bend|Broadway)\b\.?")
 STREET = re.compile(
-    r"\b\d{1,6}[A-Z]?\s+(?:[NSEW]\.?\s+)?(?:[\w'’.-]+\s+){0,4}?(?:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard"
-    r"|Dr|Drive|Ln|Lane|Ct|Court|Way|Pl|Place|Ter|Terrace|Cir|Circle|Pkwy|Parkway|Hwy|Highway|Trl|Trail"
-    r"|Loop|Row|Sq|Square|Pike|Run|Path|Walk|Crossing|Xing|Point|Pt|Alley|Cove|Bend|Broadway)\b\.?"
+    r"\b\d{1,6}[A-Z]?\s+(?:[NSEW]\.?\s+)?(?:[\w'’.-]+\s+){0,4}?" + _SUFFIX
+    # a name that is itself a street word: "45 Willow Bend Rd", "9 Harbor Point Dr"
+    + r"(?:\s+(?!Broadway\b)" + _SUFFIX + r")?"
     r"(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
     r"(?:,?\s*(?:#\s*|Apt\.?\s*|Apartment\s+|Unit\s+|Suite\s+|Ste\.?\s*|Bldg\.?\s*)[\w-]+)?", re.IGNORECASE)
 # streets named before their number's type ("1209 Calle del Sol") and grid addresses ("845 W 600 N")
@@ -116,6 +121,9 @@ ABOUT_STREET = re.compile(r"\b(?:about|for|at|regarding|re|in|on|of|to)\s+(?:the
                            re.IGNORECASE)
 ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\b")
 CITY_LINE = re.compile(r"^[A-Za-z][A-Za-z .'-]+,?\s+[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?$")
+#: a city line's parts: ``Asheville, NC 28803``
+CITY_PARTS = re.compile(r"^(?P<city>[A-Za-z][A-Za-z .'-]*?),?\s+(?P<state>[A-Z]{2})\.?\s+"
+                        r"(?P<postal_code>\d{5}(?:-\d{4})?)$")
 TOLL_FREE = re.compile(r"^\+18(?:00|33|44|55|66|77|88)")
 
 

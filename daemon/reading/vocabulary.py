@@ -22,14 +22,15 @@ from daemon.qualifying import normalize
 
 #: The fields the vocabulary may name.
 VocabularyField = Literal[
-    "full_name", "first_name", "last_name", "email", "phone", "message", "address", "price", "mls_id",
+    "full_name", "first_name", "last_name", "email", "phone", "message", "address", "city", "state",
+    "postal_code", "price", "mls_id",
 ]
 VOCABULARY_FIELDS: tuple[str, ...] = VocabularyField.__args__  # type: ignore[attr-defined]
 #: The fields a label may mean by its words: the vocabulary's, and two the reader
 #: recognises so that their values are not mistaken for another field's.
 WordField = Literal[
-    "full_name", "first_name", "last_name", "email", "phone", "message", "address", "price", "mls_id",
-    "budget", "move_in",
+    "full_name", "first_name", "last_name", "email", "phone", "message", "address", "city", "state",
+    "postal_code", "price", "mls_id", "budget", "move_in",
 ]
 
 _NOT_KEY = re.compile(r"[\W_]+")
@@ -41,6 +42,8 @@ _NAME_WORD = re.compile(r"^[^\W\d_]+(?:['’.-][^\W\d_]*)*\.?$")
 _MLS = re.compile(r"^#?\s*(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{2,19}$", re.IGNORECASE)
 _BARE_PHONE = re.compile(r"^[+(]?\d[\d\s().+-]{6,22}\d$")
 _BARE_EMAIL = re.compile(r"^<?(?:mailto:)?[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+>?$", re.IGNORECASE)
+_CITY = re.compile(r"^[^\W\d_][^\W\d_ .'’-]*(?:[ .'’-]+[^\W\d_]+){0,3}\.?$")
+_ZIP_CODE = re.compile(r"^\d{5}(?:-\d{4})?$")
 _TRIM = " \t:;,|*•·>"
 
 
@@ -257,7 +260,7 @@ class _Words:
 #: Number" a phone; "First Name" a first name, not a name.
 _CONTACT_FIELDS = frozenset(("full_name", "first_name", "last_name", "email", "phone"))
 _ORDER = ("email", "phone", "first_name", "last_name", "full_name", "move_in", "budget", "message",
-          "mls_id", "price", "address")
+          "mls_id", "postal_code", "state", "city", "price", "address")
 
 
 _PARENTHESES = re.compile(r"\s*\([^)]*\)")
@@ -337,6 +340,12 @@ def has_shape(name: str, value: str, region: str = "US") -> bool:
         return normalize.parse_money(v) is not None
     if name == "mls_id":
         return bool(_MLS.match(v))
+    if name == "city":
+        return len(v) <= 40 and bool(_CITY.match(v))
+    if name == "state":
+        return normalize.state_code(v) is not None
+    if name == "postal_code":
+        return bool(_ZIP_CODE.match(v))
     return True
 
 

@@ -125,18 +125,18 @@ def test_a_broken_labels_or_scoring_file_keeps_the_last_good_one(rules: Path):
     alerts: list[str] = []
     reloader = RulesReloader(rules, alert=alerts.append)
     labels_version = reloader.engine.labels.version
-    edit(rules / "labels.yaml", "version: 2\nfields:\n  phone: [Phone]\n  colour: [Hue]\n")
+    edit(rules / "labels.yaml", "version: 3\nfields:\n  phone: [Phone]\n  colour: [Hue]\n")
     edit(rules / "scoring.yaml", "tiers: {low_below: 90, hot_above: 10}\n")
     reloader.poll()
     assert reloader.engine.labels.version == labels_version and reloader.engine.labels
     assert reloader.engine.scoring.conditions
     assert len(alerts) == 2
-    assert any("labels.yaml:4: fields.colour: unknown key" in a and "vocabulary (v1) stays" in a
+    assert any("labels.yaml:4: fields.colour: unknown key" in a and f"vocabulary (v{labels_version}) stays" in a
                for a in alerts)
     assert any("scoring.yaml:1" in a and "the last good scoring stays in force" in a for a in alerts)
-    edit(rules / "labels.yaml", "version: 2\nfields:\n  phone: [Phone, Handy]\n")
+    edit(rules / "labels.yaml", "version: 3\nfields:\n  phone: [Phone, Handy]\n")
     reloader.poll()
-    assert reloader.engine.labels.version == "2"
+    assert reloader.engine.labels.version == "3"
 
 
 def test_a_service_reloads_through_its_job_and_alerts_through_its_alert_callable(

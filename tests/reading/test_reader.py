@@ -105,6 +105,26 @@ def test_the_message_after_name_says_is_the_message():
     assert got.message == "Is the unit still available in May?"
 
 
+@pytest.mark.parametrize("opening", [
+    "New renter lead for 4410 Garnet Ave Unit 2\n\nJordan Pike",
+    "Jordan Pike is looking at 4410 Garnet Ave Unit 2.",
+])
+def test_the_paragraph_after_bare_contact_lines_is_the_message(opening: str):
+    got = lead(f"{opening}\njordan.pike@example.net\n(720) 555-0182\n\n"
+               "Hi! Is the 2 bed still available? I'd love to see it this weekend.\n\n"
+               "Reply to this lead from your dashboard.\n", subject="New renter lead")
+    assert (got.full_name, got.email) == ("Jordan Pike", "jordan.pike@example.net")
+    assert got.message == "Hi! Is the 2 bed still available? I'd love to see it this weekend."
+
+
+def test_a_template_line_after_bare_contact_lines_is_no_message():
+    got = lead("Jordan Pike\njordan.pike@example.net\n(720) 555-0182\n\n"
+               "Respond within 5 minutes to improve your chances of converting this lead.\n",
+               subject="New renter lead")
+    assert got.email == "jordan.pike@example.net"
+    assert got.message is None
+
+
 def test_a_relays_display_name_and_reply_to_are_the_prospects():
     got = lead("Is the 2BR still available?\n", sender='"Ann Lee via Rentzilla" <relay-8f3a9c21@rentzilla.test>',
                subject="Rentzilla lead for 12 Elm St", headers={"Reply-To": "ann@example.com"})
@@ -450,3 +470,87 @@ def test_a_forward_quoted_line_by_line_is_read_from_its_original():
             "> Date: Mon, Mar 9, 2026\n> Subject: New lead\n>\n> Name: Priya Natarajan\n> Phone: (617) 555-0188\n")
     got = lead(body, sender="Bob Stone <bob@brokerage.example>", subject="Fwd: New lead")
     assert (got.source, got.full_name, got.phone) == ("nestfinder.example", "Priya Natarajan", "+16175550188")
+
+
+# -- the property's place, labelled apart ------------------------------------------------------
+
+
+def test_city_state_and_zip_labelled_apart_are_the_propertys():
+    got = lead("First Name: Jordan\nLast Name: Pike\nEmail: jordan.pike@example.net\n"
+               "Street Address: 412 Laurel Bend Rd\nCity: Asheville\nState: North Carolina\nZip Code: 28803\n")
+    p = got.property
+    assert (p.address, p.city, p.state, p.postal_code) == ("412 Laurel Bend Rd", "Asheville", "NC", "28803")
+    assert p.address_verified is True
+
+
+def test_one_label_for_city_state_and_zip_is_split():
+    got = lead("Name: Jordan Pike\nEmail: jordan.pike@example.net\nProperty: 9 Elm Ct\n"
+               "City/State/Zip: Asheville, NC 28801\n")
+    assert (got.property.city, got.property.state, got.property.postal_code) == ("Asheville", "NC", "28801")
+
+
+def test_an_address_line_with_its_own_city_keeps_it_over_a_zip_labelled_apart():
+    # the form's "Zip Code" is where the prospect lives; the listing says where it is
+    got = lead("Name: Jordan Pike\nEmail: jordan.pike@example.net\nZip Code: 10001\n"
+               "Property: 9 Elm Ct, Asheville, NC 28801\n")
+    assert (got.property.address, got.property.city, got.property.postal_code) == (
+        "9 Elm Ct", "Asheville", "28801")
+
+
+@pytest.mark.parametrize("line", ["City: 12345", "State: Confusion", "Zip Code: call me", "Town: see below please now ok"])
+def test_a_place_label_without_its_shape_gives_nothing(line: str):
+    got = lead(f"Name: Jordan Pike\nEmail: jordan.pike@example.net\n{line}\n")
+    assert (got.property.city, got.property.state, got.property.postal_code) == (None, None, None)
+
+
+# -- messages of several lines, and the note a relayed email opens with --------------------------
+
+
+@pytest.mark.parametrize(("text", "html"), [
+    ("Name: Ann Lee\nEmail: ann@example.com\n[Message] Hi we are pre-approved for $450k.\n"
+     "Want to see homes in June.\n\n--\nQuickForm\n", None),
+    (None, "<p><b>Name:</b> Ann Lee<br><b>Email:</b> ann@example.com<br>"
+           "<b>Message:</b> Hi we are pre-approved for $450k.<br>Want to see homes in June.</p>"),
+    (None, "<table><tr><td>Name</td><td>Ann Lee</td></tr><tr><td>Email</td><td>ann@example.com</td></tr>"
+           "<tr><td>Comments</td><td>Hi we are pre-approved for $450k.<br>Want to see homes in June.</td></tr>"
+           "</table>"),
+])
+def test_a_message_written_in_several_lines_is_read_whole(text: str | None, html: str | None):
+    assert lead(text, html).message == "Hi we are pre-approved for $450k. Want to see homes in June."
+
+
+@pytest.mark.parametrize("after", ["**Lead score:** Hot", "[Budget] $450,000", "Lead ID: 20931",
+                                   "View the lead: https://portal.example/leads/20931"])
+def test_a_messages_lines_stop_at_the_next_label_or_link(after: str):
+    got = lead(f"Name: Ann Lee\nEmail: ann@example.com\nMessage: Is the basement finished?\n{after}\n")
+    assert got.message == "Is the basement finished?"
+
+
+def test_the_note_a_relayed_email_opens_with_is_the_message_without_greeting_and_sign_off():
+    got = lead("Hi there,\n\nI'm interested in the one bedroom at 88 Pier Ave. Is it available March 1?\n\n"
+               "Thanks,\nKenji\n\n--\nReply to this email to respond to Kenji.\n",
+               sender='"Kenji Mori via BayWindow" <relay-5c2e@baywindow.example>',
+               subject="BayWindow: new message about 88 Pier Ave",
+               headers={"Reply-To": "kenji.mori@example.com"})
+    assert got.message == "I'm interested in the one bedroom at 88 Pier Ave. Is it available March 1?"
+
+
+@pytest.mark.parametrize("body", [
+    "Rental inquiry from Kenji Mori for Unit 4.\n\n--\nReply to this email to respond.\n",  # the template's line
+    "Tell us about your move!\nName: Kenji Mori\nEmail: kenji.mori@example.com\n",  # a form's heading
+])
+def test_a_relayed_emails_template_line_is_no_note(body: str):
+    got = lead(body, sender='"Kenji Mori via BayWindow" <relay-5c2e@baywindow.example>',
+               subject="BayWindow: new message", headers={"Reply-To": "kenji.mori@example.com"})
+    assert got.message is None
+
+
+@pytest.mark.parametrize(("line", "street"), [
+    ("Interested in 45 Willow Bend Rd", "45 Willow Bend Rd"),
+    ("Interested in 9 Harbor Point Dr, Tampa", "9 Harbor Point Dr"),
+    ("Saved listing: 1234 Main St, ($450,000, MLS# 1234567)", "1234 Main St"),
+    ("Property: 1234 Main St MLS# 1234567", "1234 Main St"),
+])
+def test_a_street_named_with_a_street_word_and_a_listings_price_after_it(line: str, street: str):
+    got = lead(f"Information for Ann Lee\nann@example.com\n(303) 555-0134\n{line}\n", subject="New lead")
+    assert got.property.address == street

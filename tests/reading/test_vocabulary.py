@@ -43,13 +43,14 @@ def with_labels(*rules: Any, labels: Vocabulary = SHIPPED) -> Engine:
 
 
 def test_shipped_vocabulary_loads_and_knows_the_labels_of_sources_md():
-    assert SHIPPED.version == "1"
+    assert SHIPPED.version == "2"
     for label, name in [("Phone Number", "phone"), ("Phone #", "phone"), ("PHONE#:", "phone"),
                         ("Verified phone", "phone"), ("Cell Phone", "phone"), ("E-mail", "email"),
                         ("Email Address", "email"), ("Consumer Name", "full_name"),
                         ("First Name", "first_name"), ("Surname", "last_name"),
                         ("Question/Comments", "message"), ("Property Address", "address"),
-                        ("List Price", "price"), ("MLSID #", "mls_id")]:
+                        ("List Price", "price"), ("MLSID #", "mls_id"), ("Zip Code", "postal_code"),
+                        ("City", "city"), ("State", "state")]:
         assert SHIPPED.field_of(label) == name, label
 
 
