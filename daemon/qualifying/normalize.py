@@ -268,7 +268,7 @@ def split_address(raw: str) -> Address:
         return _split_address_by_pattern(text)
     city = (tagged.get("PlaceName") or "").strip(" ,") or None
     state = state_code(tagged.get("StateName"))
-    postal_code = _zip_code(tagged.get("ZipCode"))
+    postal_code = zip_code(tagged.get("ZipCode"))
     unreadable = (tagged.get("StateName") and not state) or (
         tagged.get("ZipCode") and not postal_code)
     if unreadable or not (state or postal_code or (city and "AddressNumber" in tagged)):
@@ -340,7 +340,7 @@ def normalize_fields(
     budget_min = convert("budget_min", parse_money, "is not an amount of money")
     budget_max = convert("budget_max", parse_money, "is not an amount of money")
     state = convert("state", state_code, "is not a US state")
-    postal_code = convert("postal_code", _zip_code, "is not a US ZIP code")
+    postal_code = convert("postal_code", zip_code, "is not a US ZIP code")
     # checked against the ZIP code database; a city or state it fills is said in a warning
     prop, filled = verify_property(Property(
         address=address.street,
@@ -445,7 +445,8 @@ def state_code(raw: str | None) -> str | None:
     return text if text in _STATE_CODES else STATES.get(text)
 
 
-def _zip_code(raw: str | None) -> str | None:
+def zip_code(raw: str | None) -> str | None:
+    """A five-digit ZIP code or ZIP+4 as written; else ``None``."""
     text = (raw or "").strip(" ,")
     return text if _ZIP.fullmatch(text) else None
 

@@ -249,8 +249,10 @@ def _settle_place(chosen: dict[str, Found]) -> None:
     its own (``12 Elm St, Miami, FL 33101`` says where it is; a form's ``Zip Code:`` beside
     it may be the prospect's home, not the property's)."""
     address = chosen.get("address")
-    own = normalize.split_address(address.value) if address is not None else None
-    if own is not None and (own.city or own.state or own.postal_code):
+    if address is None or not any(name in chosen for name in PLACES):
+        return
+    own = normalize.split_address(address.value)
+    if own.city or own.state or own.postal_code:
         for name in PLACES:
             chosen.pop(name, None)
 

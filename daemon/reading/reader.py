@@ -361,7 +361,7 @@ def _read_headers(msg: Message, col: Collector) -> None:
                                  or parties.is_relay(reply)):
         col.add("full_name", parties.strip_brand(reply_name), REPLY_TO, "the Reply-To name")
     from_name = msg.from_name or ""
-    if parties.from_is_prospect or parties.is_relay(msg.from_address or "") or " via " in from_name:
+    if _written_by_prospect(msg, parties):
         inner = ANY_EMAIL.search(from_name)
         if inner:
             col.add("email", inner.group(0), FROM + 5, "the From name")

@@ -43,7 +43,6 @@ _MLS = re.compile(r"^#?\s*(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{2,19}$", re.IGNORECA
 _BARE_PHONE = re.compile(r"^[+(]?\d[\d\s().+-]{6,22}\d$")
 _BARE_EMAIL = re.compile(r"^<?(?:mailto:)?[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+>?$", re.IGNORECASE)
 _CITY = re.compile(r"^[^\W\d_][^\W\d_ .'’-]*(?:[ .'’-]+[^\W\d_]+){0,3}\.?$")
-_ZIP_CODE = re.compile(r"^\d{5}(?:-\d{4})?$")
 _TRIM = " \t:;,|*•·>"
 
 
@@ -345,7 +344,7 @@ def has_shape(name: str, value: str, region: str = "US") -> bool:
     if name == "state":
         return normalize.state_code(v) is not None
     if name == "postal_code":
-        return bool(_ZIP_CODE.match(v))
+        return normalize.zip_code(v) is not None
     return True
 
 
